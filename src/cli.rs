@@ -1,0 +1,387 @@
+//! The command line: clap's definition of every flag (each also read from `FANOUT_<FLAG>`), and
+//! its translation into the engine's [`Config`] and the reporters' options. Only this file and
+//! `main.rs` know clap.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+use fanout::config::{
+    self, Config, HaltPolicy, OutputMode, ResumeMode, RetryPolicy, Tag, TermSeq, parse_duration,
+};
+use fanout::input::{Source, SourceKind};
+use fanout::session::{ProgressMode, ReportOptions, SummaryMode};
+use fanout::template::ShellMode;
+
+/// Run many commands in parallel and keep them under control.
+///
+/// fanout runs one job per input: COMMAND with its replacement strings ({} {.} {/} {//} {/.}
+/// {#} {%} {N}) filled in from the arguments after :::, the lines of the files after :::: or -a,
+/// or the lines of stdin. Without a replacement string the arguments are appended. Without a
+/// COMMAND each input line is itself a command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fanout",
+    version,
+    max_term_width = 100,
+    after_help = "Exit codes: 0 all jobs succeeded; 1-100 that many jobs failed; 101 more than 100 failed; \
+                  128+N interrupted by signal N; 141 stdout closed; 255 fanout's own error.\n\
+                  Every option can also be set in the environment as FANOUT_<OPTION> (e.g. FANOUT_JOBS=4); \
+                  the command line wins.\n\
+                  Completions and man page: fanout completions bash|zsh|fish|elvish|powershell, fanout man."
+)]
+pub struct Cli {
+    /// Job slots: N, N% of the CPUs, +N or -N relative to them, 0 for as many as possible
+    /// [default: the CPUs this process may use]
+    #[arg(short = 'j', long = "jobs", env = "FANOUT_JOBS", value_name = "N")]
+    jobs: Option<String>,
+
+    /// Read arguments from FILE, one per line (- for stdin); may be repeated
+    #[arg(
+        short = 'a',
+        long = "arg-file",
+        env = "FANOUT_ARG_FILE",
+        value_name = "FILE"
+    )]
+    arg_file: Vec<PathBuf>,
+
+    /// Input values are separated by NUL, not newline
+    #[arg(short = '0', long = "null", env = "FANOUT_NULL")]
+    null: bool,
+
+    /// Always run the command through `sh -c` (values are quoted)
+    #[arg(long, env = "FANOUT_SHELL")]
+    shell: bool,
+
+    /// Print the commands that would run; run nothing
+    #[arg(long = "dry-run", env = "FANOUT_DRY_RUN")]
+    dry_run: bool,
+
+    /// Print each job's output whole when it ends (the default)
+    #[arg(long, env = "FANOUT_GROUP", overrides_with_all = ["line_buffer", "ungroup"])]
+    group: bool,
+
+    /// Pass output through line by line as it comes
+    #[arg(long = "line-buffer", env = "FANOUT_LINE_BUFFER", overrides_with_all = ["group", "ungroup"])]
+    line_buffer: bool,
+
+    /// Pass output through unbuffered (lines of jobs may mix)
+    #[arg(short = 'u', long, env = "FANOUT_UNGROUP", overrides_with_all = ["group", "line_buffer"])]
+    ungroup: bool,
+
+    /// Print output in input order, each job as soon as the ones before it are printed
+    #[arg(short = 'k', long = "keep-order", env = "FANOUT_KEEP_ORDER")]
+    keep_order: bool,
+
+    /// Prefix each output line with the job's arguments and a tab
+    #[arg(long, env = "FANOUT_TAG")]
+    tag: bool,
+
+    /// Prefix each output line with STR (replacement strings allowed) and a tab
+    #[arg(long, env = "FANOUT_TAGSTRING", value_name = "STR")]
+    tagstring: Option<OsString>,
+
+    /// Print each distinct stdout line only once, in order of first completion
+    #[arg(long, env = "FANOUT_UNIQUE")]
+    unique: bool,
+
+    /// End a job that runs longer than DURATION (30s, 2m, 1.5) with the terminate sequence
+    #[arg(long, env = "FANOUT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+
+    /// Terminate sequence for timeouts and --halt now: SIGNAL,MS,... (GNU parallel's syntax)
+    #[arg(long, env = "FANOUT_TERMSEQ", value_name = "SEQ", default_value = "TERM,200,TERM,100,TERM,50,KILL,25", value_parser = TermSeq::parse)]
+    termseq: TermSeq,
+
+    /// Print a SLOW line for a job still running after DURATION (and each DURATION after)
+    #[arg(long, env = "FANOUT_SLOW", value_name = "DURATION", value_parser = parse_duration)]
+    slow: Option<Duration>,
+
+    /// Rerun a failed or timed-out job up to N more times
+    #[arg(long, env = "FANOUT_RETRIES", value_name = "N", default_value_t = 0)]
+    retries: u32,
+
+    /// Wait DURATION before each retry
+    #[arg(long = "retry-delay", env = "FANOUT_RETRY_DELAY", value_name = "DURATION", value_parser = parse_duration, default_value = "0")]
+    retry_delay: Duration,
+
+    /// Double the retry delay after each retry
+    #[arg(long = "retry-backoff", env = "FANOUT_RETRY_BACKOFF")]
+    retry_backoff: bool,
+
+    /// The longest retry delay when backing off
+    #[arg(long = "retry-max-delay", env = "FANOUT_RETRY_MAX_DELAY", value_name = "DURATION", value_parser = parse_duration, default_value = "1m")]
+    retry_max_delay: Duration,
+
+    /// Stop early: never, soon,fail=N, now,fail=N, soon,fail=P%, now,success=N, now,done=N ...
+    #[arg(long, env = "FANOUT_HALT", value_name = "WHEN,WHAT=N", value_parser = HaltPolicy::parse, default_value = "never")]
+    halt: HaltPolicy,
+
+    /// After a forwarded signal, how long jobs get to exit before they are killed
+    #[arg(long, env = "FANOUT_GRACE", value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    grace: Duration,
+
+    /// Write GNU parallel's joblog to FILE, a line per finished job
+    #[arg(long, env = "FANOUT_JOBLOG", value_name = "FILE")]
+    joblog: Option<PathBuf>,
+
+    /// Skip the jobs already in the joblog
+    #[arg(long, env = "FANOUT_RESUME", conflicts_with = "resume_failed")]
+    resume: bool,
+
+    /// Skip the jobs that succeeded in the joblog; rerun the failed ones
+    #[arg(long = "resume-failed", env = "FANOUT_RESUME_FAILED")]
+    resume_failed: bool,
+
+    /// Write one JSON object per finished job, with its output, to FILE (- for stdout)
+    #[arg(
+        long = "results-json",
+        env = "FANOUT_RESULTS_JSON",
+        value_name = "FILE"
+    )]
+    results_json: Option<PathBuf>,
+
+    /// Write each job's stdout, stderr and exit status into files under DIR
+    #[arg(long = "results", env = "FANOUT_RESULTS", value_name = "DIR")]
+    results: Option<PathBuf>,
+
+    /// Show the progress bar even when stderr is not a terminal
+    #[arg(long, env = "FANOUT_PROGRESS", overrides_with = "no_progress")]
+    progress: bool,
+
+    /// Never show the progress bar
+    #[arg(
+        long = "no-progress",
+        env = "FANOUT_NO_PROGRESS",
+        overrides_with = "progress"
+    )]
+    no_progress: bool,
+
+    /// Without a bar, log a progress line this often
+    #[arg(long = "progress-interval", env = "FANOUT_PROGRESS_INTERVAL", value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    progress_interval: Duration,
+
+    /// The end-of-run summary on stderr: text or json
+    #[arg(long, env = "FANOUT_SUMMARY", value_enum, default_value_t = SummaryArg::Text)]
+    summary: SummaryArg,
+
+    /// Print no summary
+    #[arg(long = "no-summary", env = "FANOUT_NO_SUMMARY")]
+    no_summary: bool,
+
+    /// Log format: text or json (one object per line)
+    #[arg(long = "log-format", env = "FANOUT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Write logs to FILE instead of stderr
+    #[arg(long = "log-file", env = "FANOUT_LOG_FILE", value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
+    /// Log level or RUST_LOG-style filter (e.g. debug, fanout=trace) [default: warn]
+    #[arg(long = "log-level", env = "FANOUT_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    /// More log output (-v info, -vv debug, -vvv trace)
+    #[arg(short, long, action = ArgAction::Count, env = "FANOUT_VERBOSE")]
+    pub verbose: u8,
+
+    /// Less output (-q: no summary, errors only; -qq: nothing)
+    #[arg(short, long, action = ArgAction::Count, env = "FANOUT_QUIET")]
+    pub quiet: u8,
+
+    /// COMMAND [ARGS...] then input sources: ::: ARGS, :::+ ARGS (linked), :::: FILES, ::::+ FILES
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    rest: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SummaryArg {
+    Text,
+    Json,
+}
+
+impl Cli {
+    /// Builds the engine's configuration and the reporters' options.
+    pub fn into_config(self) -> Result<(Config, ReportOptions), String> {
+        let cpus = config::default_slots();
+        let slots = match &self.jobs {
+            Some(j) => config::parse_slots(j, cpus)?,
+            None => cpus,
+        };
+        let (command, mut sources) = split_sources(self.rest)?;
+        let arg_files = self.arg_file.into_iter().map(|p| Source {
+            kind: SourceKind::File(p),
+            linked: false,
+        });
+        sources.splice(0..0, arg_files);
+        let output = if self.ungroup {
+            OutputMode::Ungroup
+        } else if self.line_buffer {
+            OutputMode::LineBuffer
+        } else {
+            OutputMode::Group
+        };
+        let tag = match (self.tagstring, self.tag) {
+            (Some(t), _) => Some(Tag::Template(t)),
+            (None, true) => Some(Tag::Args),
+            (None, false) => None,
+        };
+        let resume = if self.resume_failed {
+            ResumeMode::ResumeFailed
+        } else if self.resume {
+            ResumeMode::Resume
+        } else {
+            ResumeMode::Off
+        };
+        let summary = if self.no_summary || self.quiet > 0 {
+            SummaryMode::Off
+        } else {
+            match self.summary {
+                SummaryArg::Text => SummaryMode::Text,
+                SummaryArg::Json => SummaryMode::Json,
+            }
+        };
+        let progress = if self.no_progress || self.quiet > 0 {
+            ProgressMode::Off
+        } else if self.progress {
+            ProgressMode::On
+        } else {
+            ProgressMode::Auto
+        };
+        let capture = self.results_json.is_some() || self.results.is_some();
+        let config = Config {
+            command,
+            shell_mode: if self.shell {
+                ShellMode::Always
+            } else {
+                ShellMode::Auto
+            },
+            sources,
+            separator: if self.null { 0 } else { b'\n' },
+            slots,
+            output,
+            keep_order: self.keep_order,
+            tag,
+            unique: self.unique,
+            dry_run: self.dry_run,
+            timeout: self.timeout,
+            termseq: self.termseq,
+            slow: self.slow,
+            retry: RetryPolicy {
+                retries: self.retries,
+                delay: self.retry_delay,
+                backoff: self.retry_backoff,
+                max_delay: self.retry_max_delay,
+            },
+            halt: self.halt,
+            grace: self.grace,
+            joblog: self.joblog,
+            resume,
+            capture,
+        };
+        let options = ReportOptions {
+            progress,
+            progress_interval: self.progress_interval,
+            summary,
+            results_json: self.results_json,
+            results_dir: self.results,
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        };
+        Ok((config, options))
+    }
+}
+
+/// Splits the trailing words into the command and the input sources at `:::`, `:::+`, `::::`
+/// and `::::+`.
+fn split_sources(rest: Vec<OsString>) -> Result<(Vec<OsString>, Vec<Source>), String> {
+    let mut command = Vec::new();
+    let mut sources: Vec<Source> = Vec::new();
+    // The separator that opened the current source: (files?, linked?).
+    let mut current: Option<(bool, bool)> = None;
+    for word in rest {
+        let sep = match word.to_str() {
+            Some(":::") => Some((false, false)),
+            Some(":::+") => Some((false, true)),
+            Some("::::") => Some((true, false)),
+            Some("::::+") => Some((true, true)),
+            _ => None,
+        };
+        match (sep, current) {
+            (Some((files, linked)), _) => {
+                if linked && sources.is_empty() {
+                    return Err(format!(
+                        "`{}` links to the input source before it, but there is none: use ::: or :::: first",
+                        word.to_string_lossy()
+                    ));
+                }
+                if !files {
+                    sources.push(Source {
+                        kind: SourceKind::Args(Vec::new()),
+                        linked,
+                    });
+                }
+                current = Some((files, linked));
+            }
+            (None, None) => command.push(word),
+            (None, Some((true, linked))) => sources.push(Source {
+                kind: SourceKind::File(PathBuf::from(word)),
+                // Only the first file after `::::+` is linked; the others are sources of their own.
+                linked: linked
+                    && !matches!(
+                        sources.last(),
+                        Some(Source {
+                            kind: SourceKind::File(_),
+                            ..
+                        })
+                    ),
+            }),
+            (None, Some((false, _))) => {
+                if let Some(Source {
+                    kind: SourceKind::Args(v),
+                    ..
+                }) = sources.last_mut()
+                {
+                    v.push(word);
+                }
+            }
+        }
+    }
+    Ok((command, sources))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn splits_sources() {
+        let words: Vec<OsString> = ["echo", "{}", ":::", "a", "b", ":::+", "1", "::::", "f"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let (cmd, src) = split_sources(words).unwrap();
+        assert_eq!(cmd, ["echo", "{}"]);
+        assert_eq!(src.len(), 3);
+        assert!(src[1].linked);
+        assert_eq!(src[2].kind, SourceKind::File("f".into()));
+        assert!(split_sources(vec![":::+".into(), "a".into()]).is_err());
+    }
+}

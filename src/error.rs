@@ -1,0 +1,25 @@
+//! `SetupError`: everything that stops fanout before (or instead of) running jobs. It is the
+//! only error type that reaches `main`, which prints it on one line and exits 255.
+
+use crate::input::InputError;
+use crate::results::joblog::JoblogError;
+use crate::template::TemplateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("bad command template: {0}")]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Joblog(#[from] JoblogError),
+    /// A bad combination of options, with what to do about it.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,74 @@
+//! Reads one input source (a file or stdin) as a stream of values, one per line or per NUL.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use super::InputError;
+
+/// Yields the values of one source, without their separator, as raw bytes.
+pub struct LineReader {
+    reader: Box<dyn BufRead + Send>,
+    path: PathBuf,
+    separator: u8,
+    done: bool,
+}
+
+impl LineReader {
+    /// Opens `path` (`-` is stdin). A directory or unreadable file is an error now.
+    pub fn open(path: &Path, separator: u8) -> Result<LineReader, InputError> {
+        let reader: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            let file = File::open(path).map_err(|source| InputError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+            let meta = file.metadata().map_err(|source| InputError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+            if meta.is_dir() {
+                return Err(InputError::IsDirectory(path.to_owned()));
+            }
+            Box::new(file)
+        };
+        Ok(LineReader {
+            reader: Box::new(BufReader::with_capacity(64 * 1024, reader)),
+            path: path.to_owned(),
+            separator,
+            done: false,
+        })
+    }
+}
+
+impl Iterator for LineReader {
+    type Item = Result<Vec<u8>, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let mut buf = Vec::new();
+        match self.reader.read_until(self.separator, &mut buf) {
+            Ok(0) => {
+                self.done = true;
+                None
+            }
+            Ok(_) => {
+                if buf.last() == Some(&self.separator) {
+                    buf.pop();
+                }
+                buf.shrink_to_fit();
+                Some(Ok(buf))
+            }
+            Err(source) => {
+                self.done = true;
+                Some(Err(InputError::Read {
+                    path: self.path.clone(),
+                    source,
+                }))
+            }
+        }
+    }
+}

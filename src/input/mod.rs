@@ -1,0 +1,214 @@
+//! Where jobs come from: `:::` argument groups, `::::`/`-a` files, or stdin. Turns the input
+//! sources into a stream of argument tuples. A single source is streamed line by line, so a
+//! million-line stdin is never held in memory; several sources are combined as GNU parallel
+//! does (cartesian product, first source varying slowest; `:::+` links element by element).
+
+mod lines;
+
+pub use lines::LineReader;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Where one input source's values come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Values given on the command line after `:::`.
+    Args(Vec<OsString>),
+    /// Lines of a file (`::::`, `-a`); `-` is stdin.
+    File(PathBuf),
+}
+
+/// One input source, and whether it is linked (`:::+`, `::::+`) to the one before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub kind: SourceKind,
+    pub linked: bool,
+}
+
+/// A problem with the input, found before or while reading it.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read input file `{path}`: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("input file `{0}` is a directory: give a file with one argument per line")]
+    IsDirectory(PathBuf),
+    #[error("failed to read input `{path}`: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("stdin is given as more than one input source: it can be read only once")]
+    StdinTwice,
+}
+
+/// A stream of argument tuples, one per job, in input order.
+pub enum ArgStream {
+    /// One source read line by line.
+    Lines(LineReader),
+    /// Several sources, held in memory, combined lazily.
+    Combined(Combined),
+}
+
+impl Iterator for ArgStream {
+    type Item = Result<Vec<Vec<u8>>, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            ArgStream::Lines(r) => r.next().map(|l| l.map(|v| vec![v])),
+            ArgStream::Combined(c) => c.next().map(Ok),
+        }
+    }
+}
+
+impl ArgStream {
+    /// Opens the sources. Files are opened (and checked) now, so an unreadable input is an
+    /// error before any job runs. With no source, stdin is read.
+    pub fn open(sources: &[Source], separator: u8) -> Result<ArgStream, InputError> {
+        let stdin_uses = sources
+            .iter()
+            .filter(|s| matches!(&s.kind, SourceKind::File(p) if p.as_os_str() == "-"))
+            .count();
+        if stdin_uses > 1 {
+            return Err(InputError::StdinTwice);
+        }
+        match sources {
+            [] => Ok(ArgStream::Lines(LineReader::open(
+                &PathBuf::from("-"),
+                separator,
+            )?)),
+            [
+                Source {
+                    kind: SourceKind::File(p),
+                    ..
+                },
+            ] => Ok(ArgStream::Lines(LineReader::open(p, separator)?)),
+            _ => {
+                let mut values = Vec::with_capacity(sources.len());
+                for s in sources {
+                    values.push(match &s.kind {
+                        SourceKind::Args(a) => {
+                            use std::os::unix::ffi::OsStrExt;
+                            a.iter().map(|v| v.as_bytes().to_vec()).collect()
+                        }
+                        SourceKind::File(p) => {
+                            LineReader::open(p, separator)?.collect::<Result<Vec<_>, _>>()?
+                        }
+                    });
+                }
+                let linked: Vec<bool> = sources.iter().map(|s| s.linked).collect();
+                Ok(ArgStream::Combined(Combined::new(values, &linked)))
+            }
+        }
+    }
+}
+
+/// The combination of in-memory sources: linked runs are zipped (the shorter ones wrap
+/// around, as GNU parallel's `--link`), and the runs are multiplied, first varying slowest.
+pub struct Combined {
+    /// Each run: the source values of its members.
+    runs: Vec<Vec<Vec<Vec<u8>>>>,
+    /// Current index into each run; `None` once done.
+    index: Option<Vec<usize>>,
+}
+
+impl Combined {
+    fn new(values: Vec<Vec<Vec<u8>>>, linked: &[bool]) -> Combined {
+        let mut runs: Vec<Vec<Vec<Vec<u8>>>> = Vec::new();
+        for (v, &l) in values.into_iter().zip(linked) {
+            match runs.last_mut() {
+                Some(run) if l => run.push(v),
+                _ => runs.push(vec![v]),
+            }
+        }
+        let empty = runs.iter().any(|r| r.iter().any(|s| s.is_empty()));
+        let index = (!empty && !runs.is_empty()).then(|| vec![0; runs.len()]);
+        Combined { runs, index }
+    }
+
+    fn run_len(run: &[Vec<Vec<u8>>]) -> usize {
+        run.iter().map(Vec::len).max().unwrap_or(0)
+    }
+}
+
+impl Iterator for Combined {
+    type Item = Vec<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Vec<Vec<u8>>> {
+        let index = self.index.as_mut()?;
+        let mut tuple = Vec::new();
+        for (run, &i) in self.runs.iter().zip(index.iter()) {
+            for source in run {
+                tuple.push(source[i % source.len()].clone());
+            }
+        }
+        // Advance like an odometer, last run fastest.
+        let mut k = self.runs.len();
+        loop {
+            if k == 0 {
+                self.index = None;
+                break;
+            }
+            k -= 1;
+            index[k] += 1;
+            if index[k] < Self::run_len(&self.runs[k]) {
+                break;
+            }
+            index[k] = 0;
+        }
+        Some(tuple)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str], linked: bool) -> Source {
+        Source {
+            kind: SourceKind::Args(v.iter().map(OsString::from).collect()),
+            linked,
+        }
+    }
+
+    fn collect(s: ArgStream) -> Vec<String> {
+        s.map(|t| {
+            t.unwrap()
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+    }
+
+    #[test]
+    fn product_first_group_slowest() {
+        let s = ArgStream::open(&[args(&["a", "b"], false), args(&["1", "2"], false)], b'\n');
+        assert_eq!(collect(s.unwrap()), ["a,1", "a,2", "b,1", "b,2"]);
+    }
+
+    #[test]
+    fn linked_groups_zip_and_wrap() {
+        let s = ArgStream::open(
+            &[
+                args(&["a", "b", "c"], false),
+                args(&["1", "2"], true),
+                args(&["x"], false),
+            ],
+            b'\n',
+        );
+        assert_eq!(collect(s.unwrap()), ["a,1,x", "b,2,x", "c,1,x"]);
+    }
+
+    #[test]
+    fn an_empty_group_gives_no_jobs() {
+        let s = ArgStream::open(&[args(&["a"], false), args(&[], false)], b'\n');
+        assert!(collect(s.unwrap()).is_empty());
+    }
+}

@@ -1,0 +1,138 @@
+//! What a job is (its id, arguments and command) and what became of it (its outcome and record).
+//! Plain data shared by the runner, the result store and the reporters; no I/O here.
+
+use std::ffi::OsString;
+use std::time::{Duration, SystemTime};
+
+/// A job's sequence number: its position in the input, counted from 1 (GNU parallel's `{#}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct JobId(pub u64);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One input tuple turned into a job: one value per input group, raw bytes (never re-encoded).
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: JobId,
+    pub args: Vec<Vec<u8>>,
+}
+
+impl Job {
+    /// The arguments as one display string (lossy UTF-8, space separated), for logs and `--tag`.
+    pub fn args_display(&self) -> String {
+        let mut s = String::new();
+        for (i, a) in self.args.iter().enumerate() {
+            if i > 0 {
+                s.push(' ');
+            }
+            s.push_str(&String::from_utf8_lossy(a));
+        }
+        s
+    }
+}
+
+/// How a job is started: the program and its arguments, exec'd directly or through `sh -c`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSpec {
+    /// argv[0] is the program.
+    pub argv: Vec<OsString>,
+    /// True when argv is `sh -c SCRIPT`; kept so reporters can show the script alone.
+    pub shell: bool,
+}
+
+impl JobSpec {
+    /// The command as a user would type it: the script in shell mode, else argv with each word
+    /// quoted where needed.
+    pub fn display(&self) -> String {
+        use std::os::unix::ffi::OsStrExt;
+        if self.shell {
+            return String::from_utf8_lossy(self.argv.last().map(|a| a.as_bytes()).unwrap_or(b""))
+                .into_owned();
+        }
+        let mut out = Vec::new();
+        for (i, a) in self.argv.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            crate::template::quote_into(&mut out, a.as_bytes());
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// What became of one attempt at a job. A job failure is data, not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Exited 0.
+    Success,
+    /// Exited with a non-zero code.
+    Failed { code: i32 },
+    /// Killed by a signal we did not send for a timeout (it may be ours on interruption).
+    Signaled { signal: i32 },
+    /// Ran past `--timeout` and was ended with the terminate sequence.
+    TimedOut { signal: Option<i32> },
+    /// Never started: program missing (127), not executable (126), or no resources.
+    SpawnFailed { code: i32 },
+    /// Ended by fanout because the run was halted or interrupted.
+    Cancelled { signal: Option<i32> },
+}
+
+impl JobOutcome {
+    pub fn is_success(self) -> bool {
+        matches!(self, JobOutcome::Success)
+    }
+
+    /// Stable lowercase name used in logs, results and the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobOutcome::Success => "success",
+            JobOutcome::Failed { .. } => "failed",
+            JobOutcome::Signaled { .. } => "signaled",
+            JobOutcome::TimedOut { .. } => "timed_out",
+            JobOutcome::SpawnFailed { .. } => "spawn_failed",
+            JobOutcome::Cancelled { .. } => "cancelled",
+        }
+    }
+
+    /// The exit code as a shell would show it (`None` when the job died of a signal).
+    pub fn exit_code(self) -> Option<i32> {
+        match self {
+            JobOutcome::Success => Some(0),
+            JobOutcome::Failed { code } | JobOutcome::SpawnFailed { code } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The signal that ended the job, if one did.
+    pub fn signal(self) -> Option<i32> {
+        match self {
+            JobOutcome::Signaled { signal } => Some(signal),
+            JobOutcome::TimedOut { signal } | JobOutcome::Cancelled { signal } => signal,
+            _ => None,
+        }
+    }
+}
+
+/// The result of a finished job as merged into the result store and written to the joblog.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub slot: u32,
+    /// The arguments (display form).
+    pub args: String,
+    /// The command (display form).
+    pub command: String,
+    pub outcome: JobOutcome,
+    pub start: SystemTime,
+    pub duration: Duration,
+    /// How many attempts ran (1 unless `--retries` reran it).
+    pub attempts: u32,
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    /// The pid of the last attempt (0 when it never started).
+    pub pid: u32,
+}

@@ -1,0 +1,87 @@
+//! The `fanout` binary: parse the command line, set up logging, run the session, exit with its
+//! code. Everything else lives in the library.
+
+mod cli;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use fanout::exit;
+use fanout::runner::{Cancel, signals};
+
+fn main() -> ExitCode {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = extras(&argv) {
+        return ExitCode::from(code);
+    }
+    let cli = cli::Cli::parse_from(argv);
+    let _log = match logging::init(&cli) {
+        Ok(guard) => guard,
+        Err(e) => return fail(&e),
+    };
+    let (config, options) = match cli.into_config() {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.slots.clamp(1, 2))
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    let code = runtime.block_on(async {
+        let cancel = Cancel::new();
+        tokio::spawn(signals::listen(cancel.clone()));
+        fanout::session::run(config, options, cancel).await
+    });
+    // Jobs are over; do not wait for stray blocking tasks (a stdin read that never ends).
+    runtime.shutdown_background();
+    match code {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// Prints fanout's own error on one line and exits 255.
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("fanout: error: {msg}");
+    ExitCode::from(exit::SETUP_ERROR as u8)
+}
+
+/// `fanout completions SHELL` and `fanout man`, generated from the same clap definition as
+/// `--help`. (A program named `completions` or `man` runs with `fanout -- man ...`.)
+fn extras(argv: &[std::ffi::OsString]) -> Option<u8> {
+    let mut cmd = cli::Cli::command();
+    match argv.get(1).and_then(|a| a.to_str()) {
+        Some("completions") => {
+            let shell = argv.get(2).and_then(|s| s.to_str()).unwrap_or("");
+            match shell.parse::<clap_complete::Shell>() {
+                Ok(sh) => {
+                    clap_complete::generate(sh, &mut cmd, "fanout", &mut std::io::stdout());
+                    Some(0)
+                }
+                Err(_) => {
+                    eprintln!(
+                        "fanout: error: unknown shell `{shell}`: use bash, zsh, fish, elvish or powershell"
+                    );
+                    Some(exit::SETUP_ERROR as u8)
+                }
+            }
+        }
+        Some("man") => {
+            let man = clap_mangen::Man::new(cmd);
+            match man.render(&mut std::io::stdout()) {
+                Ok(()) => Some(0),
+                Err(e) => {
+                    eprintln!("fanout: error: cannot write the man page: {e}");
+                    Some(exit::SETUP_ERROR as u8)
+                }
+            }
+        }
+        _ => None,
+    }
+}

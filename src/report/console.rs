@@ -1,0 +1,78 @@
+//! fanout's stdout and stderr, shared by the reporters on the reporter thread. stdout is
+//! buffered and flushed whenever no event is waiting, so bursts of small outputs cost few
+//! writes; anything written while a progress bar is shown suspends the bar first, so the bar is
+//! never torn.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex};
+
+use indicatif::ProgressBar;
+
+struct Inner {
+    out: BufWriter<File>,
+    bar: Option<ProgressBar>,
+}
+
+/// A cheap handle to the console.
+#[derive(Clone)]
+pub struct Console {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Console {
+    /// Takes over stdout (a duplicate of fd 1, so Rust's line-buffered `Stdout` is bypassed).
+    pub fn new(bar: Option<ProgressBar>) -> std::io::Result<Console> {
+        let fd = std::io::stdout().as_fd().try_clone_to_owned()?;
+        Ok(Console {
+            inner: Arc::new(Mutex::new(Inner {
+                out: BufWriter::with_capacity(64 * 1024, File::from(fd)),
+                bar,
+            })),
+        })
+    }
+
+    /// The progress bar, if one is shown.
+    pub fn bar(&self) -> Option<ProgressBar> {
+        self.lock().bar.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .expect("console users never panic while holding it")
+    }
+
+    /// Writes to stdout.
+    pub fn out(&self, data: &[u8]) -> std::io::Result<()> {
+        let mut i = self.lock();
+        match i.bar.clone() {
+            Some(bar) if !bar.is_hidden() => bar.suspend(|| {
+                i.out.write_all(data)?;
+                i.out.flush()
+            }),
+            _ => i.out.write_all(data),
+        }
+    }
+
+    /// Writes to stderr, after what is buffered for stdout (so a job's stdout comes first).
+    pub fn err(&self, data: &[u8]) -> std::io::Result<()> {
+        let mut i = self.lock();
+        i.out.flush()?;
+        let write = || {
+            let mut e = std::io::stderr().lock();
+            e.write_all(data)?;
+            e.flush()
+        };
+        match i.bar.clone() {
+            Some(bar) if !bar.is_hidden() => bar.suspend(write),
+            _ => write(),
+        }
+    }
+
+    /// Flushes stdout.
+    pub fn flush(&self) -> std::io::Result<()> {
+        self.lock().out.flush()
+    }
+}

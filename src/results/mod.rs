@@ -1,0 +1,214 @@
+//! The shared result store: every finished job's record is merged here under one lock, and the
+//! summary and the exit code are read from it. Writers of results files (joblog, JSON lines,
+//! per-job directories) live in the submodules and are driven by events.
+//!
+//! Memory stays flat on long runs: once many records are held, successful ones that are not
+//! among the slowest are folded into counts. Every failed job is kept (up to
+//! [`KEEP_FAILED`]) so the summary can name it.
+
+pub mod joblog;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::job::{JobOutcome, JobRecord};
+use crate::report::events::{CancelReason, RunSummary};
+
+/// How many failed records the store keeps for the summary; more are only counted.
+pub const KEEP_FAILED: usize = 1000;
+/// How many of the slowest jobs the summary names.
+pub const KEEP_SLOWEST: usize = 5;
+/// Records held before the store folds the unremarkable ones into counts.
+const COMPACT_AT: usize = 2048;
+
+/// Counts by outcome.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tally {
+    pub done: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+    pub cancelled: u64,
+    pub flaky: u64,
+}
+
+impl Tally {
+    fn add(&mut self, r: &JobRecord) {
+        self.done += 1;
+        match r.outcome {
+            JobOutcome::Success => {
+                self.succeeded += 1;
+                if r.attempts > 1 {
+                    self.flaky += 1;
+                }
+            }
+            JobOutcome::TimedOut { .. } => self.timed_out += 1,
+            JobOutcome::Cancelled { .. } => self.cancelled += 1,
+            _ => self.failed += 1,
+        }
+    }
+
+    /// Jobs that count as failed for the exit code: failed, timed out and cancelled.
+    pub fn unsuccessful(&self) -> u64 {
+        self.done - self.succeeded
+    }
+}
+
+#[derive(Debug, Default)]
+struct Records {
+    jobs: Vec<JobRecord>,
+    totals: Tally,
+    first_failure_code: Option<i32>,
+    seen_lines: HashSet<Vec<u8>>,
+}
+
+/// The merge point for finished jobs: a cheap handle to one `Arc<tokio::sync::Mutex<..>>`.
+/// No I/O and no other `.await` happens while the lock is held.
+#[derive(Debug, Clone, Default)]
+pub struct ResultStore {
+    inner: Arc<tokio::sync::Mutex<Records>>,
+}
+
+impl ResultStore {
+    pub fn new() -> ResultStore {
+        ResultStore::default()
+    }
+
+    /// Merges a finished job and returns the counts including it (for `--halt`).
+    pub async fn push(&self, record: JobRecord) -> Tally {
+        let mut r = self.inner.lock().await;
+        r.totals.add(&record);
+        if !record.outcome.is_success() && r.first_failure_code.is_none() {
+            r.first_failure_code = Some(
+                record
+                    .outcome
+                    .exit_code()
+                    .unwrap_or_else(|| 128 + record.outcome.signal().unwrap_or(0)),
+            );
+        }
+        r.jobs.push(record);
+        if r.jobs.len() >= COMPACT_AT {
+            compact(&mut r.jobs);
+        }
+        r.totals
+    }
+
+    /// Keeps only the lines of `out` not seen before in any job's stdout (`--unique`): the
+    /// check and the insert happen under one lock, so each distinct line is admitted once.
+    pub async fn admit_unique(&self, out: &[u8]) -> Vec<u8> {
+        let mut r = self.inner.lock().await;
+        let mut kept = Vec::new();
+        for line in out.split_inclusive(|&b| b == b'\n') {
+            let key = line.strip_suffix(b"\n").unwrap_or(line);
+            if !r.seen_lines.contains(key) {
+                r.seen_lines.insert(key.to_vec());
+                kept.extend_from_slice(key);
+                kept.push(b'\n');
+            }
+        }
+        kept
+    }
+
+    /// The counts so far.
+    pub async fn tally(&self) -> Tally {
+        self.inner.lock().await.totals
+    }
+
+    /// The records held now (all of them on a short run).
+    pub async fn snapshot(&self) -> Vec<JobRecord> {
+        self.inner.lock().await.jobs.clone()
+    }
+
+    /// Builds the run's summary. `exit_code` is left for the caller to settle.
+    pub async fn summary(&self, cancel: Option<CancelReason>, skipped: u64) -> RunSummary {
+        let r = self.inner.lock().await;
+        let t = r.totals;
+        let mut slowest: Vec<JobRecord> = r.jobs.clone();
+        slowest.sort_by(|a, b| b.duration.cmp(&a.duration));
+        slowest.truncate(KEEP_SLOWEST);
+        let mut failures: Vec<JobRecord> = r
+            .jobs
+            .iter()
+            .filter(|j| !j.outcome.is_success())
+            .cloned()
+            .collect();
+        failures.sort_by_key(|j| j.id);
+        RunSummary {
+            started: None,
+            wall: Default::default(),
+            succeeded: t.succeeded,
+            failed: t.failed,
+            timed_out: t.timed_out,
+            cancelled: t.cancelled,
+            flaky: t.flaky,
+            skipped,
+            slowest,
+            failures,
+            cancel,
+            first_failure_code: r.first_failure_code,
+            exit_code: 0,
+        }
+    }
+}
+
+/// Folds the unremarkable records: keeps every failure (up to the cap) and the slowest successes.
+fn compact(jobs: &mut Vec<JobRecord>) {
+    let (mut ok, mut bad): (Vec<_>, Vec<_>) = jobs.drain(..).partition(|j| j.outcome.is_success());
+    ok.sort_by(|a, b| b.duration.cmp(&a.duration));
+    ok.truncate(KEEP_SLOWEST);
+    bad.truncate(KEEP_FAILED);
+    jobs.extend(ok);
+    jobs.extend(bad);
+    jobs.shrink_to(COMPACT_AT);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::JobId;
+    use std::time::{Duration, SystemTime};
+
+    fn rec(id: u64, outcome: JobOutcome, ms: u64) -> JobRecord {
+        JobRecord {
+            id: JobId(id),
+            slot: 1,
+            args: String::new(),
+            command: String::new(),
+            outcome,
+            start: SystemTime::now(),
+            duration: Duration::from_millis(ms),
+            attempts: 1,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            pid: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_survive_compaction_and_failures_are_kept() {
+        let store = ResultStore::new();
+        for i in 0..10_000u64 {
+            let outcome = if i % 1000 == 0 {
+                JobOutcome::Failed { code: 3 }
+            } else {
+                JobOutcome::Success
+            };
+            store.push(rec(i + 1, outcome, i % 977)).await;
+        }
+        let s = store.summary(None, 0).await;
+        assert_eq!(s.done(), 10_000);
+        assert_eq!(s.failed, 10);
+        assert_eq!(s.failures.len(), 10);
+        assert_eq!(s.slowest.len(), KEEP_SLOWEST);
+        assert_eq!(s.slowest[0].duration, Duration::from_millis(976));
+        assert!(store.snapshot().await.len() < COMPACT_AT);
+        assert_eq!(s.first_failure_code, Some(3));
+    }
+
+    #[tokio::test]
+    async fn unique_admits_each_line_once() {
+        let store = ResultStore::new();
+        assert_eq!(store.admit_unique(b"a\nb\na\n").await, b"a\nb\n");
+        assert_eq!(store.admit_unique(b"b\nc").await, b"c\n");
+    }
+}

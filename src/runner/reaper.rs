@@ -1,0 +1,180 @@
+//! Keeps descendants that escape a job's process group under control. fanout makes itself a
+//! child subreaper, so an orphan (a double fork, a `setsid` daemon) is re-parented to fanout
+//! rather than to init. The reaper then reaps orphans that became zombies (needed as PID 1 in a
+//! container), ends orphans whose job has ended (they carry the job's `FANOUT_SEQ`), and at the
+//! end of the run ends whatever is left. It only ever waits for pids it did not spawn itself,
+//! so it never steals a job's exit status from tokio.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
+/// Pids fanout spawned itself (tokio waits for those) and the jobs still running.
+#[derive(Debug, Default)]
+pub struct Tracked {
+    /// Job main process pid -> job seq.
+    pub children: HashMap<u32, u64>,
+    /// Seqs of jobs still running.
+    pub running: HashSet<u64>,
+}
+
+/// Shared between the spawning code and the reaper; the lock is held around `spawn()` so the
+/// reaper never sees one of our own children before it is tracked.
+pub type TrackedSet = Arc<Mutex<Tracked>>;
+
+/// Asks the kernel to re-parent orphaned descendants to this process.
+pub fn become_subreaper() -> bool {
+    nix::sys::prctl::set_child_subreaper(true).is_ok()
+}
+
+/// One process whose parent is this process, read from /proc.
+#[derive(Debug)]
+struct Orphan {
+    pid: i32,
+    pgid: i32,
+    zombie: bool,
+}
+
+fn own_children() -> Vec<Orphan> {
+    let me = std::process::id() as i32;
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command name (which may hold spaces and parentheses).
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next().unwrap_or("");
+        let ppid: i32 = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let pgid: i32 = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        if ppid == me {
+            out.push(Orphan {
+                pid,
+                pgid,
+                zombie: state == "Z",
+            });
+        }
+    }
+    out
+}
+
+/// The `FANOUT_SEQ` a process inherited, if it can be read.
+fn job_seq_of(pid: i32) -> Option<u64> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    env.split(|&b| b == 0)
+        .find_map(|kv| kv.strip_prefix(b"FANOUT_SEQ="))
+        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+}
+
+fn end(o: &Orphan) {
+    if o.pgid == o.pid {
+        let _ = killpg(Pid::from_raw(o.pgid), Signal::SIGKILL);
+    }
+    let _ = kill(Pid::from_raw(o.pid), Signal::SIGKILL);
+}
+
+fn reap(pid: i32) {
+    let _ = nix::sys::wait::waitpid(
+        Pid::from_raw(pid),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    );
+}
+
+/// One pass: reap zombie orphans, end orphans of finished jobs; with `all`, end every orphan
+/// (the run is over).
+pub fn sweep(tracked: &TrackedSet, all: bool) {
+    let t = tracked
+        .lock()
+        .expect("the tracked set is never poisoned: no panics under it");
+    for o in own_children() {
+        if t.children.contains_key(&(o.pid as u32)) {
+            continue;
+        }
+        if o.zombie {
+            reap(o.pid);
+        } else if all || job_seq_of(o.pid).is_some_and(|s| !t.running.contains(&s)) {
+            end(&o);
+            reap(o.pid);
+        }
+    }
+}
+
+/// At the end of a run: end every orphan, then reap them, for up to `bound`.
+pub async fn sweep_all(tracked: TrackedSet, bound: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        sweep(&tracked, true);
+        let left = {
+            let t = tracked.lock().expect("never poisoned");
+            own_children()
+                .into_iter()
+                .any(|o| !t.children.contains_key(&(o.pid as u32)))
+        };
+        if !left || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs for the whole run: a sweep on SIGCHLD (at most every 100 ms) and at least every second.
+pub async fn run(tracked: TrackedSet) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut chld = signal(SignalKind::child()).ok();
+    loop {
+        match chld.as_mut() {
+            Some(s) => {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), s.recv()).await;
+            }
+            None => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+        let t = tracked.clone();
+        let _ = tokio::task::spawn_blocking(move || sweep(&t, false)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Ends the processes (other than our own children) that hold one of these pipes open: an
+/// escaped descendant that keeps a finished job's output open would otherwise hold it forever.
+pub fn kill_pipe_holders(inodes: &[u64], tracked: &TrackedSet) {
+    let me = std::process::id() as i32;
+    let targets: Vec<String> = inodes.iter().map(|i| format!("pipe:[{i}]")).collect();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let t = tracked.lock().expect("never poisoned");
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me || t.children.contains_key(&(pid as u32)) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|l| targets.iter().any(|t| l.as_os_str() == t.as_str()))
+        });
+        if holds {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}

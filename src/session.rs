@@ -1,0 +1,229 @@
+//! One fanout invocation from configuration to exit code: checks the setup (template, input,
+//! joblog), starts the reporters on their thread, runs the jobs and settles the exit code.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, ResumeMode};
+use crate::error::SetupError;
+use crate::exec::{Executor, Local};
+use crate::input::{ArgStream, SourceKind};
+use crate::job::{Job, JobId};
+use crate::report::console::Console;
+use crate::report::output::OutputPrinter;
+use crate::report::{self, ReportError, Reporter};
+use crate::results::ResultStore;
+use crate::results::joblog::{self, JoblogWriter};
+use crate::runner::{self, Cancel, RunParts};
+use crate::template::Template;
+
+/// When the progress bar is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProgressMode {
+    /// When stderr is a terminal (and not in CI).
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+/// How the end-of-run summary is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SummaryMode {
+    #[default]
+    Text,
+    Json,
+    Off,
+}
+
+/// What the reporters show, beside the engine's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    pub progress: ProgressMode,
+    /// How often a plain progress line is logged when no bar is shown.
+    pub progress_interval: Duration,
+    pub summary: SummaryMode,
+    /// `--results-json`: a file, or `-` for stdout.
+    pub results_json: Option<PathBuf>,
+    /// `--results`: a directory.
+    pub results_dir: Option<PathBuf>,
+    /// Colour allowed (`NO_COLOR` unset).
+    pub color: bool,
+}
+
+/// The checked parts of a run: nothing here has started a job yet.
+pub struct Prepared {
+    pub template: Template,
+    pub tag: Option<Template>,
+    pub input: ArgStream,
+    pub skip: HashSet<u64>,
+    pub joblog: Option<JoblogWriter>,
+}
+
+/// Checks everything that can be checked before the first job: the template, the input
+/// sources and the joblog. Every problem here is a `SetupError` (exit 255).
+pub fn prepare(config: &Config, host: &str) -> Result<Prepared, SetupError> {
+    let groups = config.sources.len().max(1);
+    let template = Template::parse(&config.command, config.shell_mode, groups)?;
+    let tag = match &config.tag {
+        Some(crate::config::Tag::Template(t)) => Some(Template::parse(
+            std::slice::from_ref(t),
+            crate::template::ShellMode::Auto,
+            groups,
+        )?),
+        _ => None,
+    };
+    if config.resume != ResumeMode::Off && config.joblog.is_none() {
+        return Err(SetupError::Usage(
+            "--resume and --resume-failed need --joblog FILE: give the joblog of the earlier run"
+                .into(),
+        ));
+    }
+    let (skip, joblog) = match &config.joblog {
+        Some(path) if config.dry_run => (
+            match config.resume {
+                ResumeMode::Off => HashSet::new(),
+                mode => joblog::read_done(path, mode)?.0,
+            },
+            None,
+        ),
+        Some(path) => {
+            let (skip, valid) = match config.resume {
+                ResumeMode::Off => (HashSet::new(), None),
+                mode => {
+                    let (skip, valid) = joblog::read_done(path, mode)?;
+                    (skip, Some(valid))
+                }
+            };
+            (skip, Some(JoblogWriter::open(path, valid, host)?))
+        }
+        None => (HashSet::new(), None),
+    };
+    for s in &config.sources {
+        if let SourceKind::File(p) = &s.kind
+            && config.joblog.as_deref() == Some(p.as_path())
+        {
+            return Err(SetupError::Usage(format!(
+                "`{}` is both an input file and the joblog: give them different paths",
+                p.display()
+            )));
+        }
+    }
+    let input = ArgStream::open(&config.sources, config.separator)?;
+    Ok(Prepared {
+        template,
+        tag,
+        input,
+        skip,
+        joblog,
+    })
+}
+
+/// Prints the commands that would run, one per line, and runs nothing. Synchronous and
+/// streaming: a million input lines cost a million small writes to a buffer, nothing more.
+pub fn dry_run(config: &Config, prepared: Prepared) -> Result<i32, SetupError> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let slots = config.slots.max(1) as u64;
+    let io_err = |source| SetupError::Io {
+        what: "failed to write to stdout".into(),
+        source,
+    };
+    for (i, args) in prepared.input.enumerate() {
+        let seq = i as u64 + 1;
+        let args = args?;
+        if prepared.skip.contains(&seq) {
+            continue;
+        }
+        let job = Job {
+            id: JobId(seq),
+            args,
+        };
+        let slot = ((seq - 1) % slots) as u32 + 1;
+        let spec = prepared.template.render(&job, slot);
+        let line = spec.display();
+        match out
+            .write_all(line.as_bytes())
+            .and_then(|_| out.write_all(b"\n"))
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(141),
+            r => r.map_err(io_err)?,
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(141),
+        r => r.map(|_| 0).map_err(io_err),
+    }
+}
+
+/// Runs the whole session and returns the exit code. `cancel` is the shutdown trigger
+/// (wired to signals by `main`, or cancelled directly by tests).
+pub async fn run(
+    config: Config,
+    options: ReportOptions,
+    cancel: Cancel,
+) -> Result<i32, SetupError> {
+    let executor: Arc<dyn Executor> = Arc::new(Local);
+    let prepared = prepare(&config, executor.host())?;
+    if config.dry_run {
+        return dry_run(&config, prepared);
+    }
+    let Prepared {
+        template,
+        tag,
+        input,
+        skip,
+        joblog,
+    } = prepared;
+    let skip = Arc::new(skip);
+    let console = Console::new(None).map_err(|source| SetupError::Io {
+        what: "cannot use stdout".into(),
+        source,
+    })?;
+    let results_to_stdout = options
+        .results_json
+        .as_deref()
+        .is_some_and(|p| p.as_os_str() == "-");
+
+    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+    // The joblog first: a job shown as done is already in the joblog.
+    if let Some(j) = joblog {
+        reporters.push(Box::new(j));
+    }
+    reporters.push(Box::new(OutputPrinter::new(
+        console.clone(),
+        config.keep_order,
+        !results_to_stdout,
+        skip.clone(),
+    )));
+    let thread = report::spawn(reporters, cancel.clone());
+
+    let store = ResultStore::new();
+    let (summary, input_error) = runner::run(
+        config,
+        RunParts {
+            template,
+            tag,
+            input,
+            executor,
+            skip: (*skip).clone(),
+            events: thread.sender,
+            cancel,
+            store,
+        },
+    )
+    .await;
+    let errors = thread.handle.join().unwrap_or_default();
+    if let Some(e) = input_error {
+        return Err(e.into());
+    }
+    for e in errors {
+        if let ReportError::Fatal(msg) = e {
+            return Err(SetupError::Usage(msg));
+        }
+    }
+    Ok(summary.exit_code)
+}
