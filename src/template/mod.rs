@@ -400,7 +400,7 @@ mod tests {
         assert!(!t.is_shell());
         assert_eq!(
             argv(&t.render(&job(&["f"]), 1)),
-            ["awk", "{print $1}", "{}"]
+            ["awk", "{print $1}", "{}", "f"]
         );
     }
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs fanout's whole test suite. Installs what the tests use when it is missing (Debian
+# packages: util-linux for unshare, bsdutils for script, procps for ps; iproute2 is not needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+command -v script >/dev/null 2>&1 || need+=(bsdutils)
+command -v ps >/dev/null 2>&1 || need+=(procps)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "scripts/test.sh: missing ${need[*]}: install them (the tests that need them will fail)" >&2
+  fi
+fi
+
+cargo test --all-targets "$@"

@@ -1,0 +1,5 @@
+//! The integration tests: one binary that runs the real `fanout` in temporary directories.
+//! Every run is bounded by a timeout, so a regression fails instead of hanging CI.
+
+mod core;
+mod util;
