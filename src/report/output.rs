@@ -10,10 +10,13 @@ use super::console::Console;
 use super::events::{RunEvent, Stream};
 use super::{ReportError, Reporter};
 
+/// A piece of output: its stream, its tag and its bytes.
+type Chunk = (Stream, Option<Arc<[u8]>>, Vec<u8>);
+
 /// Output held back for a job that is not yet at the head of the order.
 #[derive(Default)]
 struct Held {
-    chunks: Vec<(Stream, Option<Arc<[u8]>>, Vec<u8>)>,
+    chunks: Vec<Chunk>,
     done: bool,
 }
 

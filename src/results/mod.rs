@@ -124,7 +124,7 @@ impl ResultStore {
         let r = self.inner.lock().await;
         let t = r.totals;
         let mut slowest: Vec<JobRecord> = r.jobs.clone();
-        slowest.sort_by(|a, b| b.duration.cmp(&a.duration));
+        slowest.sort_by_key(|j| std::cmp::Reverse(j.duration));
         slowest.truncate(KEEP_SLOWEST);
         let mut failures: Vec<JobRecord> = r
             .jobs
@@ -154,7 +154,7 @@ impl ResultStore {
 /// Folds the unremarkable records: keeps every failure (up to the cap) and the slowest successes.
 fn compact(jobs: &mut Vec<JobRecord>) {
     let (mut ok, mut bad): (Vec<_>, Vec<_>) = jobs.drain(..).partition(|j| j.outcome.is_success());
-    ok.sort_by(|a, b| b.duration.cmp(&a.duration));
+    ok.sort_by_key(|j| std::cmp::Reverse(j.duration));
     ok.truncate(KEEP_SLOWEST);
     bad.truncate(KEEP_FAILED);
     jobs.extend(ok);

@@ -80,6 +80,10 @@ enum Ending {
     Cancel,
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one attempt, all borrowed"
+)]
 async fn run_attempt(
     shared: &Arc<Shared>,
     job: &Job,

@@ -2,4 +2,8 @@
 //! Every run is bounded by a timeout, so a regression fails instead of hanging CI.
 
 mod core;
+#[allow(
+    dead_code,
+    reason = "shared helpers: not every test module uses every one"
+)]
 mod util;

@@ -27,7 +27,10 @@ pub fn fanout_path() -> std::path::PathBuf {
 
 /// stdout as sorted lines, for runs whose order is not defined.
 pub fn sorted_lines(out: &[u8]) -> Vec<String> {
-    let mut v: Vec<String> = String::from_utf8_lossy(out).lines().map(String::from).collect();
+    let mut v: Vec<String> = String::from_utf8_lossy(out)
+        .lines()
+        .map(String::from)
+        .collect();
     v.sort();
     v
 }
