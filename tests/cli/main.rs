@@ -2,6 +2,7 @@
 //! Every run is bounded by a timeout, so a regression fails instead of hanging CI.
 
 mod core;
+mod engine;
 #[allow(
     dead_code,
     reason = "shared helpers: not every test module uses every one"
