@@ -35,7 +35,13 @@ use fanout::template::ShellMode;
 pub struct Cli {
     /// Job slots: N, N% of the CPUs, +N or -N relative to them, 0 for as many as possible
     /// [default: the CPUs this process may use]
-    #[arg(short = 'j', long = "jobs", env = "FANOUT_JOBS", value_name = "N")]
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        env = "FANOUT_JOBS",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
     jobs: Option<String>,
 
     /// Read arguments from FILE, one per line (- for stdin); may be repeated
@@ -192,11 +198,7 @@ pub struct Cli {
     pub quiet: u8,
 
     /// COMMAND [ARGS...] then input sources: ::: ARGS, :::+ ARGS (linked), :::: FILES, ::::+ FILES
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     rest: Vec<OsString>,
 }
 
@@ -290,6 +292,7 @@ impl Cli {
             joblog: self.joblog,
             resume,
             capture,
+            reap_orphans: true,
         };
         let options = ReportOptions {
             progress,

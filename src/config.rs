@@ -276,6 +276,10 @@ pub struct Config {
     pub resume: ResumeMode,
     /// Keep each job's whole output for the results writers (set when results are asked for).
     pub capture: bool,
+    /// Make this process a child subreaper and reap, end and sweep up orphans that jobs leave
+    /// behind. Process-wide: only for a process that is fanout itself (the binary sets it), never
+    /// for a library user whose other children the reaper would take for orphans.
+    pub reap_orphans: bool,
 }
 
 impl Default for Config {
@@ -300,6 +304,7 @@ impl Default for Config {
             joblog: None,
             resume: ResumeMode::Off,
             capture: false,
+            reap_orphans: false,
         }
     }
 }

@@ -16,7 +16,10 @@ fn main() -> ExitCode {
     if let Some(code) = extras(&argv) {
         return ExitCode::from(code);
     }
-    let cli = cli::Cli::parse_from(argv);
+    let cli = match cli::Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let _log = match logging::init(&cli) {
         Ok(guard) => guard,
         Err(e) => return fail(&e),
@@ -43,6 +46,17 @@ fn main() -> ExitCode {
     match code {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// `--help` and `--version` print and exit 0; a usage error is fanout's own error (255, as GNU
+/// parallel), not clap's default 2, so scripts see one code for every setup problem.
+fn usage_error(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(exit::SETUP_ERROR as u8)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -116,8 +116,8 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
     let t0 = Instant::now();
     let slots = config.slots.max(1);
     let tracked: reaper::TrackedSet = Default::default();
-    reaper::become_subreaper();
-    let reaper_task = tokio::spawn(reaper::run(tracked.clone()));
+    let reap = config.reap_orphans && reaper::become_subreaper();
+    let reaper_task = reap.then(|| tokio::spawn(reaper::run(tracked.clone())));
     let shared = Arc::new(Shared {
         template: parts.template,
         tag: parts.tag,
@@ -209,8 +209,10 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
     }
     tracker.close();
     tracker.wait().await;
-    reaper_task.abort();
-    reaper::sweep_all(tracked, std::time::Duration::from_secs(2)).await;
+    if let Some(task) = reaper_task {
+        task.abort();
+        reaper::sweep_all(tracked, std::time::Duration::from_secs(2)).await;
+    }
 
     let cancel = shared.cancel.reason().or(reported_cancel);
     let mut summary = shared.store.summary(cancel, skipped).await;

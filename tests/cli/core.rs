@@ -659,3 +659,32 @@ fn a_closed_stdout_stops_the_run_quietly() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("1\n") || text.starts_with("2\n"), "{text}");
 }
+
+#[test]
+fn attached_option_values_and_command_options_are_told_apart() {
+    // `-j2` is fanout's option; `-n` after the command word belongs to the command.
+    let out = fanout()
+        .args([
+            "--no-summary",
+            "-j2",
+            "-k",
+            "echo",
+            "-n",
+            "{}",
+            ":::",
+            "a",
+            "b",
+        ])
+        .assert()
+        .success();
+    assert_eq!(String::from_utf8_lossy(&out.get_output().stdout), "ab");
+}
+
+#[test]
+fn a_usage_error_exits_255_and_help_exits_0() {
+    let out = fanout().args(["--no-such-flag"]).assert().code(255);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("--no-such-flag"), "{err}");
+    fanout().arg("--help").assert().success();
+    fanout().arg("--version").assert().success();
+}
