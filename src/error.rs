@@ -3,6 +3,7 @@
 
 use crate::input::InputError;
 use crate::results::joblog::JoblogError;
+use crate::results::json::ResultsError;
 use crate::template::TemplateError;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +14,8 @@ pub enum SetupError {
     Input(#[from] InputError),
     #[error(transparent)]
     Joblog(#[from] JoblogError),
+    #[error(transparent)]
+    Results(#[from] ResultsError),
     /// A bad combination of options, with what to do about it.
     #[error("{0}")]
     Usage(String),

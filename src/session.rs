@@ -16,7 +16,9 @@ use crate::report::console::Console;
 use crate::report::output::OutputPrinter;
 use crate::report::{self, ReportError, Reporter};
 use crate::results::ResultStore;
+use crate::results::dir::ResultsDir;
 use crate::results::joblog::{self, JoblogWriter};
+use crate::results::json::JsonResults;
 use crate::runner::{self, Cancel, RunParts};
 use crate::template::Template;
 
@@ -199,6 +201,14 @@ pub async fn run(
         !results_to_stdout,
         skip.clone(),
     )));
+    // Results after the joblog: a job in a results file is already in the joblog.
+    if let Some(path) = &options.results_json {
+        let resume = config.resume != ResumeMode::Off;
+        reporters.push(Box::new(JsonResults::open(path, resume, &console)?));
+    }
+    if let Some(dir) = &options.results_dir {
+        reporters.push(Box::new(ResultsDir::create(dir)?));
+    }
     let thread = report::spawn(reporters, cancel.clone());
 
     let store = ResultStore::new();

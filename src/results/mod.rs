@@ -6,7 +6,9 @@
 //! among the slowest are folded into counts. Every failed job is kept (up to
 //! [`KEEP_FAILED`]) so the summary can name it.
 
+pub mod dir;
 pub mod joblog;
+pub mod json;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -1,0 +1,281 @@
+//! `--results-json FILE`: one JSON object per finished job (JSON lines), with the job's record
+//! and its whole stdout and stderr. Each line is written with one `write` as the job ends, so a
+//! crash leaves complete lines and at most a torn last one; on `--resume` that torn tail is cut
+//! and new lines are appended, so the file and the joblog go on together. With `-` the lines go
+//! to stdout (through the console, which then prints no job stdout).
+//!
+//! Output that is valid UTF-8 is stored as text (`"stdout_encoding": "utf8"`); anything else
+//! as standard base64 (`"stdout_encoding": "base64"`), so every byte comes back.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use base64::Engine;
+use serde::Serialize;
+
+use crate::job::JobRecord;
+use crate::report::console::Console;
+use crate::report::events::RunEvent;
+use crate::report::{ReportError, Reporter};
+
+/// A results file that cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("cannot open results file `{path}`: {source}; give a writable path to --results-json")]
+    OpenJson {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot create results directory `{path}`: {source}; give a writable directory to --results"
+    )]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A captured stream as JSON: text when it is UTF-8, base64 otherwise.
+fn encode(bytes: &[u8]) -> (String, &'static str) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_owned(), "utf8"),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(bytes),
+            "base64",
+        ),
+    }
+}
+
+/// The fields every results format shares (also `result.json` in `--results DIR`).
+#[derive(Serialize)]
+pub struct RecordFields<'a> {
+    pub seq: u64,
+    pub slot: u32,
+    pub args: &'a str,
+    pub command: &'a str,
+    pub outcome: &'static str,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Start time, seconds since the Unix epoch (fractional).
+    pub start: f64,
+    pub duration_ms: u64,
+    pub attempts: u32,
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    pub pid: u32,
+}
+
+impl<'a> RecordFields<'a> {
+    pub fn of(r: &'a JobRecord) -> RecordFields<'a> {
+        RecordFields {
+            seq: r.id.0,
+            slot: r.slot,
+            args: &r.args,
+            command: &r.command,
+            outcome: r.outcome.name(),
+            exit_code: r.outcome.exit_code(),
+            signal: r.outcome.signal(),
+            start: r
+                .start
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
+            attempts: r.attempts,
+            stdout_bytes: r.stdout_bytes,
+            stderr_bytes: r.stderr_bytes,
+            pid: r.pid,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(flatten)]
+    record: RecordFields<'a>,
+    stdout: String,
+    stdout_encoding: &'static str,
+    stderr: String,
+    stderr_encoding: &'static str,
+}
+
+/// One finished job as a JSON line, newline included.
+pub fn json_line(record: &JobRecord, stdout: &[u8], stderr: &[u8]) -> Vec<u8> {
+    let (stdout, stdout_encoding) = encode(stdout);
+    let (stderr, stderr_encoding) = encode(stderr);
+    let line = Line {
+        record: RecordFields::of(record),
+        stdout,
+        stdout_encoding,
+        stderr,
+        stderr_encoding,
+    };
+    let mut out = serde_json::to_vec(&line).expect("a record of plain fields always serializes");
+    out.push(b'\n');
+    out
+}
+
+enum Sink {
+    File(File),
+    Stdout(Console),
+}
+
+/// Writes the JSON lines as jobs finish.
+pub struct JsonResults {
+    sink: Sink,
+    path: PathBuf,
+}
+
+impl JsonResults {
+    /// Opens the results file: truncated, or on `--resume` appended to after its torn tail (a
+    /// crash mid-line) is cut. `-` writes to stdout through `console`.
+    pub fn open(path: &Path, resume: bool, console: &Console) -> Result<JsonResults, ResultsError> {
+        if path.as_os_str() == "-" {
+            return Ok(JsonResults {
+                sink: Sink::Stdout(console.clone()),
+                path: path.to_owned(),
+            });
+        }
+        let err = |source| ResultsError::OpenJson {
+            path: path.to_owned(),
+            source,
+        };
+        let file = if resume {
+            let mut f = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(path)
+                .map_err(err)?;
+            let keep = complete_len(&mut f).map_err(err)?;
+            if f.metadata().map_err(err)?.len() > keep {
+                f.set_len(keep).map_err(err)?;
+            }
+            f
+        } else {
+            File::create(path).map_err(err)?
+        };
+        Ok(JsonResults {
+            sink: Sink::File(file),
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// The length of the file up to and including its last newline (0 when it has none).
+fn complete_len(f: &mut File) -> std::io::Result<u64> {
+    let len = f.metadata()?.len();
+    if !f.metadata()?.is_file() {
+        return Ok(len);
+    }
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let n = (end - start) as usize;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+impl Reporter for JsonResults {
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
+        let RunEvent::JobFinished {
+            record,
+            stdout,
+            stderr,
+            ..
+        } = event
+        else {
+            return Ok(());
+        };
+        let line = json_line(record, stdout, stderr);
+        match &mut self.sink {
+            // One write per line, and no buffer: a crash never tears any line but the last.
+            Sink::File(f) => f.write_all(&line).map_err(|e| {
+                ReportError::Fatal(format!(
+                    "failed to write results file `{}`: {e}; the run was stopped (make room or give another --results-json, then rerun with --joblog FILE --resume)",
+                    self.path.display()
+                ))
+            }),
+            Sink::Stdout(console) => console
+                .out(&line)
+                .and_then(|()| console.flush())
+                .map_err(ReportError::from_stdout),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{JobId, JobOutcome};
+    use std::time::{Duration, SystemTime};
+
+    fn rec() -> JobRecord {
+        JobRecord {
+            id: JobId(7),
+            slot: 2,
+            args: "a b".into(),
+            command: "echo a b".into(),
+            outcome: JobOutcome::Signaled { signal: 9 },
+            start: SystemTime::UNIX_EPOCH + Duration::from_millis(1_500),
+            duration: Duration::from_millis(42),
+            attempts: 1,
+            stdout_bytes: 2,
+            stderr_bytes: 1,
+            pid: 99,
+        }
+    }
+
+    #[test]
+    fn line_has_every_field_and_round_trips_bytes() {
+        let line = json_line(&rec(), b"\xff\x00", b"e");
+        assert_eq!(line.last(), Some(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["slot"], 2);
+        assert_eq!(v["outcome"], "signaled");
+        assert_eq!(v["exit_code"], serde_json::Value::Null);
+        assert_eq!(v["signal"], 9);
+        assert_eq!(v["start"], 1.5);
+        assert_eq!(v["duration_ms"], 42);
+        assert_eq!(v["stderr"], "e");
+        assert_eq!(v["stderr_encoding"], "utf8");
+        assert_eq!(v["stdout_encoding"], "base64");
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(v["stdout"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(raw, b"\xff\x00");
+    }
+
+    #[test]
+    fn resume_cuts_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.jsonl");
+        std::fs::write(&p, "{\"seq\":1}\n{\"seq\":2}\n{\"se").unwrap();
+        let mut f = File::open(&p).unwrap();
+        assert_eq!(complete_len(&mut f).unwrap(), 20);
+        let console = Console::new(None).unwrap();
+        let mut w = JsonResults::open(&p, true, &console).unwrap();
+        let ev = RunEvent::JobFinished {
+            record: Box::new(rec()),
+            tag: None,
+            stdout: b"x".to_vec(),
+            stderr: Vec::new(),
+        };
+        w.on_event(&ev).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[2].starts_with("{\"seq\":7,"));
+    }
+}
