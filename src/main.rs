@@ -6,8 +6,6 @@ mod logging;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
-
 use fanout::exit;
 use fanout::runner::{Cancel, signals};
 
@@ -16,7 +14,7 @@ fn main() -> ExitCode {
     if let Some(code) = extras(&argv) {
         return ExitCode::from(code);
     }
-    let cli = match cli::Cli::try_parse_from(argv) {
+    let cli = match cli::parse(argv) {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
@@ -69,7 +67,7 @@ fn fail(msg: &str) -> ExitCode {
 /// `fanout completions SHELL` and `fanout man`, generated from the same clap definition as
 /// `--help`. (A program named `completions` or `man` runs with `fanout -- man ...`.)
 fn extras(argv: &[std::ffi::OsString]) -> Option<u8> {
-    let mut cmd = cli::Cli::command();
+    let mut cmd = cli::command();
     match argv.get(1).and_then(|a| a.to_str()) {
         Some("completions") => {
             let shell = argv.get(2).and_then(|s| s.to_str()).unwrap_or("");
