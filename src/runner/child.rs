@@ -168,6 +168,8 @@ async fn run_attempt(
     };
     let waiting = async {
         let mut cancel = shared.cancel.subscribe();
+        // A cancel that came between the scheduler's check and this subscription counts too.
+        cancel.mark_changed();
         let deadline = config.timeout.map(|t| t0 + t);
         let mut slow_at = config.slow.map(|s| t0 + s);
         // The signals still to send, and when to send the next one.
