@@ -263,6 +263,14 @@ impl Cli {
             ProgressMode::Auto
         };
         let capture = self.results_json.is_some() || self.results.is_some();
+        if let Some(p) = &self.results_json
+            && self.joblog.as_ref() == Some(p)
+        {
+            return Err(format!(
+                "`{}` is both the joblog and the --results-json file: give them different paths",
+                p.display()
+            ));
+        }
         let config = Config {
             command,
             shell_mode: if self.shell {
@@ -316,7 +324,7 @@ pub fn command() -> clap::Command {
     })
 }
 
-/// Parses the command line (and the environment). The command line wins: when it sets one of
+/// Parses the command line (and the environment; an empty variable is unset). The command line wins: when it sets one of
 /// a set of overriding options (`--group`/`--line-buffer`/`--ungroup`, ...), the environment is
 /// not read for the others (`FANOUT_UNGROUP=1 fanout --group ...` groups). clap alone would
 /// call that a conflict, as it cannot rank an environment value below the command line.
@@ -341,7 +349,12 @@ pub fn parse(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
         .collect();
     let mut m = command()
         .mut_args(|a| {
-            if silenced.contains(&a.get_id().as_str()) {
+            // An empty variable counts as unset (`-e FANOUT_JOBS=` in a compose file).
+            let empty = a
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|v| v.is_empty());
+            if empty || silenced.contains(&a.get_id().as_str()) {
                 a.env(None::<&'static str>)
             } else {
                 a

@@ -358,6 +358,38 @@ fn the_command_line_beats_the_environment() {
     assert_eq!(sorted_lines(&out.get_output().stdout), ["1", "1", "1"]);
 }
 
+#[test]
+fn an_empty_variable_counts_as_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    fanout()
+        .current_dir(dir.path())
+        .env("FANOUT_JOBS", "")
+        .env("FANOUT_JOBLOG", "")
+        .env("FANOUT_RETRIES", "")
+        .args(["echo", ":::", "a"])
+        .assert()
+        .success()
+        .stdout("a\n");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no joblog");
+}
+
+#[test]
+fn the_joblog_and_results_json_cannot_be_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let both = dir.path().join("both");
+    let out = fanout()
+        .arg("--joblog")
+        .arg(&both)
+        .env("FANOUT_RESULTS_JSON", &both)
+        .args(["echo", ":::", "a"])
+        .assert()
+        .code(255);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("different paths"), "{err}");
+    assert!(!both.exists());
+}
+
 /// Job 1 ends only after the joblog shows job 2 done, so job 2 always finishes first.
 fn order_run(keep_order: Option<&str>) -> String {
     let dir = tempfile::tempdir().unwrap();
