@@ -370,7 +370,11 @@ fn an_empty_variable_counts_as_unset() {
         .assert()
         .success()
         .stdout("a\n");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no joblog");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no joblog"
+    );
 }
 
 #[test]
