@@ -301,6 +301,8 @@ impl Cli {
             results_json: self.results_json,
             results_dir: self.results,
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            json_logs_on_stderr: self.log_format == LogFormat::Json && self.log_file.is_none(),
+            bar_slot: Default::default(),
         };
         Ok((config, options))
     }
