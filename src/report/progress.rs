@@ -19,7 +19,7 @@ use crate::session::{ProgressMode, ReportOptions};
 /// The shortest time between two redraws of the bar.
 pub const REDRAW: Duration = Duration::from_millis(100);
 /// How often the session ticks while a bar is shown.
-pub const BAR_TICK: Duration = Duration::from_millis(250);
+pub const BAR_TICK: Duration = Duration::from_millis(100);
 
 /// Whether a bar is shown: `Some(force)` when it is, `force` meaning it is drawn even though
 /// stderr is not a terminal (`--progress`). Auto shows it only when stderr is a terminal, `CI`

@@ -3,6 +3,7 @@
 
 mod core;
 mod engine;
+mod observe;
 #[allow(
     dead_code,
     reason = "shared helpers: not every test module uses every one"
