@@ -213,7 +213,10 @@ pub async fn run(
         Some(_) => Some(progress::BAR_TICK),
         None => Some(options.progress_interval).filter(|d| !d.is_zero()),
     };
-    reporters.push(Box::new(ProgressReporter::new(bar, options.bar_slot.clone())));
+    reporters.push(Box::new(ProgressReporter::new(
+        bar,
+        options.bar_slot.clone(),
+    )));
     reporters.push(Box::new(LogReporter));
     reporters.push(Box::new(SummaryReporter::new(
         console.clone(),

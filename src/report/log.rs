@@ -152,7 +152,11 @@ impl Reporter for LogReporter {
             RunEvent::Cancelling { reason } => {
                 let (name, signal) = cancel_name(*reason);
                 if *reason == CancelReason::OutputClosed {
-                    debug!(event = "run_cancelling", reason = name, "stdout closed: stopping");
+                    debug!(
+                        event = "run_cancelling",
+                        reason = name,
+                        "stdout closed: stopping"
+                    );
                 } else {
                     warn!(
                         event = "run_cancelling",

@@ -260,7 +260,11 @@ mod tests {
             .unwrap();
         }
         assert_eq!(p.total(), (3, false));
-        assert!(p.message().starts_with("0/3+ done, 3 running"), "{}", p.message());
+        assert!(
+            p.message().starts_with("0/3+ done, 3 running"),
+            "{}",
+            p.message()
+        );
         p.on_event(&RunEvent::InputDone { total: 5 }).unwrap();
         assert_eq!(p.total(), (5, true));
         assert!(p.message().starts_with("0/5 done"), "{}", p.message());

@@ -83,10 +83,7 @@ fn paint(color: bool, code: &str, s: &str) -> String {
 /// The text summary, ending with a newline.
 pub fn text(s: &RunSummary, color: bool) -> String {
     let total = s.done() + s.skipped;
-    let mut out = format!(
-        "fanout: {total} job{}: ",
-        if total == 1 { "" } else { "s" }
-    );
+    let mut out = format!("fanout: {total} job{}: ", if total == 1 { "" } else { "s" });
     let mut parts = vec![paint(color, "32", &format!("{} ok", s.succeeded))];
     if s.flaky > 0 {
         parts[0].push_str(&format!(" ({} passed on retry)", s.flaky));
@@ -119,10 +116,15 @@ pub fn text(s: &RunSummary, color: bool) -> String {
         }
     }
     for r in s.failures.iter().take(FAILURES_SHOWN) {
+        let label = match r.outcome {
+            JobOutcome::TimedOut { .. } => "timed out:",
+            JobOutcome::Cancelled { .. } => "cancelled:",
+            _ => "failed:",
+        };
         let _ = writeln!(
             out,
             "  {} job {} ({}): {}",
-            paint(color, "31", "failed:"),
+            paint(color, "31", label),
             r.id,
             how(r),
             r.command

@@ -244,7 +244,10 @@ fn log_level_and_rust_log_filter_the_events() {
     assert!(!err.contains("run started"), "{err}");
     // -v: info.
     let err = run(&["-v"], None);
-    assert!(err.contains("job finished") && err.contains("run started"), "{err}");
+    assert!(
+        err.contains("job finished") && err.contains("run started"),
+        "{err}"
+    );
     assert!(!err.contains("job started"), "{err}");
     // --log-level debug and RUST_LOG=debug: debug.
     assert!(run(&["--log-level", "debug"], None).contains("job started"));
@@ -269,7 +272,10 @@ fn a_bad_log_filter_is_a_setup_error() {
         .assert()
         .code(255);
     let err = stderr_of(&out);
-    assert!(err.starts_with("fanout: error:") && err.contains("log filter"), "{err}");
+    assert!(
+        err.starts_with("fanout: error:") && err.contains("log filter"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
@@ -290,10 +296,7 @@ fn the_summary_names_counts_and_failed_jobs() {
         .assert()
         .code(2);
     let err = stderr_of(&out);
-    assert!(
-        err.contains("fanout: 4 jobs: 2 ok, 2 failed in "),
-        "{err}"
-    );
+    assert!(err.contains("fanout: 4 jobs: 2 ok, 2 failed in "), "{err}");
     assert!(
         err.contains("job 3 (exit 3): sh -c 'case 3 in t) kill -TERM $$;; *) exit 3;; esac'"),
         "{err}"
@@ -368,7 +371,10 @@ fn no_bar_and_no_escape_codes_without_a_terminal() {
         .assert()
         .success();
     let err = stderr_of(&out);
-    assert!(err.contains(" running, ") && err.contains('\x1b'), "{err:?}");
+    assert!(
+        err.contains(" running, ") && err.contains('\x1b'),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -421,7 +427,15 @@ fn a_plain_progress_line_is_logged_every_interval() {
 
     // At the default level (warn) the line is not shown.
     let out = fanout()
-        .args(["--no-summary", "--progress-interval", "0.2", "sleep", "{}", ":::", "0.8"])
+        .args([
+            "--no-summary",
+            "--progress-interval",
+            "0.2",
+            "sleep",
+            "{}",
+            ":::",
+            "0.8",
+        ])
         .assert()
         .success();
     assert_eq!(stderr_of(&out), "");
@@ -464,11 +478,12 @@ fn after_last_clear(line: &str) -> &str {
 
 #[test]
 fn the_bar_under_a_pty_leaves_output_and_log_lines_whole() {
-    let out = under_pty(
-        "-j2 --slow 0.15 sh -c 'sleep 0.4; echo out-{}-$((6*7))' ::: 1 2 3 4 5 6",
-    );
+    let out = under_pty("-j2 --slow 0.15 sh -c 'sleep 0.4; echo out-{}-$((6*7))' ::: 1 2 3 4 5 6");
     // The bar was drawn, with its counts.
-    assert!(out.contains(" done, ") && out.contains(" running, "), "{out:?}");
+    assert!(
+        out.contains(" done, ") && out.contains(" running, "),
+        "{out:?}"
+    );
     assert!(out.contains("/6 done"), "{out:?}");
     // Each output line arrives whole, on a line of its own once the bar is cleared.
     for n in 1..=6 {
@@ -478,14 +493,21 @@ fn the_bar_under_a_pty_leaves_output_and_log_lines_whole() {
             .split('\n')
             .find(|l| l.contains(&want))
             .unwrap_or_else(|| panic!("{want} missing: {out:?}"));
-        assert_eq!(after_last_clear(line).trim_end_matches('\r'), want, "{out:?}");
+        assert_eq!(
+            after_last_clear(line).trim_end_matches('\r'),
+            want,
+            "{out:?}"
+        );
     }
     // The SLOW log lines went through the bar too, each whole.
     let slow: Vec<&str> = out.split('\n').filter(|l| l.contains("SLOW job")).collect();
     assert!(!slow.is_empty(), "{out:?}");
     for l in slow {
         let shown = after_last_clear(l);
-        assert!(shown.contains("SLOW job") && shown.contains("$((6*7))'"), "{l:?}");
+        assert!(
+            shown.contains("SLOW job") && shown.contains("$((6*7))'"),
+            "{l:?}"
+        );
         assert!(!shown.contains(" done, "), "{l:?}");
     }
     // The summary comes after the bar is cleared.
@@ -514,4 +536,118 @@ fn progress_bar_tick_does_not_delay_the_end() {
         .assert()
         .success();
     assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+}
+
+#[test]
+fn the_summary_says_timed_out_halted_and_passed_on_retry() {
+    let out = fanout()
+        .args(["--timeout", "0.3", "sleep", "{}", ":::", "10", "0.1"])
+        .assert()
+        .code(1);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("2 jobs: 1 ok, 0 failed, 1 timed out in "),
+        "{err}"
+    );
+    assert!(
+        err.contains("timed out: job 1 (timed out, SIGTERM): sleep 10"),
+        "{err}"
+    );
+
+    let out = fanout()
+        .args([
+            "--halt",
+            "now,fail=1",
+            "-j1",
+            "sh",
+            "-c",
+            "exit {}",
+            ":::",
+            "0",
+            "4",
+            "0",
+        ])
+        .assert()
+        .code(4);
+    let err = stderr_of(&out);
+    assert!(err.ends_with("fanout: halted by --halt\n"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("once");
+    let out = fanout()
+        .args([
+            "--retries",
+            "2",
+            "sh",
+            "-c",
+            "test -e {} || { touch {}; exit 1; }",
+            ":::",
+        ])
+        .arg(&flag)
+        .assert()
+        .success();
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("1 job: 1 ok (1 passed on retry), 0 failed"),
+        "{err}"
+    );
+    assert!(err.contains("job will be retried"), "{err}");
+}
+
+#[test]
+fn the_summary_says_when_a_signal_interrupted_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("started");
+    let child = std::process::Command::new(fanout_path())
+        .args([
+            "--summary",
+            "json",
+            "-j1",
+            "sh",
+            "-c",
+            "touch {}; sleep 30",
+            ":::",
+        ])
+        .arg(&marker)
+        .arg(dir.path().join("never"))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(BOUND, || marker.exists()),
+        "the job never started"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut child = child;
+    let mut err = String::new();
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let _ = pipe.read_to_string(&mut err);
+        err
+    });
+    let mut status = None;
+    assert!(
+        wait_until(BOUND, || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        }),
+        "fanout did not end after SIGTERM"
+    );
+    assert_eq!(status.unwrap().code(), Some(143));
+    let err = reader.join().unwrap();
+    let v: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    assert_eq!(v["cancel_reason"], "signal", "{err}");
+    assert_eq!(v["interrupted_by"], "SIGTERM", "{err}");
+    assert_eq!(v["cancelled"], 1, "{err}");
+    assert_eq!(v["exit_code"], 143, "{err}");
+    // The scheduler was waiting for a slot for the second job: it logs that it stops.
+    assert!(err.contains("starting no new jobs"), "{err}");
+    assert!(!dir.path().join("never").exists());
 }
