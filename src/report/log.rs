@@ -10,7 +10,7 @@ use tracing::{Level, debug, info, warn};
 
 use super::events::{CancelReason, RunEvent};
 use super::{ReportError, Reporter};
-use crate::job::JobRecord;
+use crate::job::{JobOutcome, JobRecord};
 
 /// The version of the log event schema, logged in `run_started`. Bumped when a field is
 /// removed or changes meaning; adding a field does not bump it.
@@ -55,10 +55,11 @@ macro_rules! at_level {
 }
 
 fn job_finished(r: &JobRecord) {
-    let level = if r.outcome.is_success() {
-        Level::INFO
-    } else {
-        Level::WARN
+    // A job fanout ended itself (halt, signal, closed stdout) is not news: `run_cancelling`
+    // has said why, once, at warn.
+    let level = match r.outcome {
+        JobOutcome::Success | JobOutcome::Cancelled { .. } => Level::INFO,
+        _ => Level::WARN,
     };
     let message = if r.outcome.is_success() {
         "job finished"

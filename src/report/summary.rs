@@ -4,6 +4,7 @@
 //! same facts (fields documented in the README, "Summary"). `--no-summary` and `-q` hide it.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 
 use serde_json::json;
 
@@ -45,6 +46,10 @@ impl Reporter for SummaryReporter {
         };
         let text = match self.mode {
             SummaryMode::Off => return Ok(()),
+            // `fanout ... | head`: the reader has what it wanted; exit quietly.
+            SummaryMode::Text if summary.cancel == Some(CancelReason::OutputClosed) => {
+                return Ok(());
+            }
             SummaryMode::Text => text(summary, self.color),
             SummaryMode::Json => {
                 let mut s = json_summary(summary).to_string();
@@ -52,8 +57,12 @@ impl Reporter for SummaryReporter {
                 s
             }
         };
-        // stderr may be gone too; the summary is not worth failing the run for.
-        let _ = self.console.err(text.as_bytes());
+        if self.console.err(text.as_bytes()).is_err() {
+            // The console flushes stdout first, which fails once stdout is closed: stderr
+            // may still be there. If it is gone too, the summary is not worth failing for.
+            let mut e = std::io::stderr().lock();
+            let _ = e.write_all(text.as_bytes()).and_then(|_| e.flush());
+        }
         Ok(())
     }
 }

@@ -651,3 +651,46 @@ fn the_summary_says_when_a_signal_interrupted_the_run() {
     assert!(err.contains("starting no new jobs"), "{err}");
     assert!(!dir.path().join("never").exists());
 }
+
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(fanout_path())
+        .args([
+            "-j2",
+            "sh",
+            "-c",
+            "sleep 0.{}; echo {}",
+            ":::",
+            "1",
+            "3",
+            "5",
+            "7",
+            "9",
+        ])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "1\n");
+    // The reader is gone (`| head -1`).
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = pipe.read_to_string(&mut err);
+        err
+    });
+    let mut status = None;
+    assert!(wait_until(BOUND, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    }));
+    assert_eq!(status.unwrap().code(), Some(141));
+    assert_eq!(reader.join().unwrap(), "", "no summary, no warnings");
+}
