@@ -444,6 +444,10 @@ fn a_plain_progress_line_is_logged_every_interval() {
 /// Runs fanout with `args` (shell words) under a pseudo-terminal (`script`), bounded, and
 /// returns everything the terminal received.
 fn under_pty(args: &str) -> String {
+    under_pty_env(args, &[])
+}
+
+fn under_pty_env(args: &str, env: &[(&str, &str)]) -> String {
     let cmd = format!("{} {args}", fanout_path().display());
     let mut child = std::process::Command::new("script")
         .args(["-qfec", &cmd, "/dev/null"])
@@ -451,6 +455,7 @@ fn under_pty(args: &str) -> String {
         .env_remove("RUST_LOG")
         .env_remove("NO_COLOR")
         .env("TERM", "xterm")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -693,4 +698,21 @@ fn a_closed_stdout_ends_the_run_quietly() {
     }));
     assert_eq!(status.unwrap().code(), Some(141));
     assert_eq!(reader.join().unwrap(), "", "no summary, no warnings");
+}
+
+#[test]
+fn no_color_turns_colour_off_on_a_terminal() {
+    let args = "-j2 sh -c 'sleep 0.4; exit {}' ::: 0 1";
+    // With colour: the summary's counts and the bar are coloured.
+    let out = under_pty(args);
+    assert!(out.contains("\x1b[32m1 ok"), "{out:?}");
+    assert!(out.contains(" running, "), "{out:?}");
+    // NO_COLOR: the bar is still there, but no colour (SGR) codes anywhere.
+    let out = under_pty_env(args, &[("NO_COLOR", "1")]);
+    assert!(out.contains(" running, "), "{out:?}");
+    assert!(out.contains("1 ok, 1 failed"), "{out:?}");
+    assert!(
+        !out.contains("m\x1b[0m") && !out.contains("\x1b[3"),
+        "{out:?}"
+    );
 }
