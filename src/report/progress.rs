@@ -66,6 +66,7 @@ pub struct ProgressReporter {
     running: HashSet<u64>,
     dirty: bool,
     last_draw: Option<Instant>,
+    finished: bool,
 }
 
 impl ProgressReporter {
@@ -83,6 +84,7 @@ impl ProgressReporter {
             running: HashSet::new(),
             dirty: true,
             last_draw: None,
+            finished: false,
         }
     }
 
@@ -195,11 +197,14 @@ impl Reporter for ProgressReporter {
                 }
                 self.dirty = true;
             }
+            // A tick can slip in after the end, before the session stops the ticker.
+            RunEvent::Tick if self.finished => {}
             RunEvent::Tick => match self.bar {
                 Some(_) => self.draw(false),
                 None => self.log_line(),
             },
             RunEvent::RunFinished { .. } => {
+                self.finished = true;
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
