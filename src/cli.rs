@@ -185,11 +185,11 @@ pub struct Cli {
     #[arg(long = "log-file", env = "FANOUT_LOG_FILE", value_name = "FILE")]
     pub log_file: Option<PathBuf>,
 
-    /// Log level or RUST_LOG-style filter (e.g. debug, fanout=trace) [default: warn]
+    /// Log level or RUST_LOG-style filter (e.g. debug, fanout=trace) [default: warn; info for JSON logs]
     #[arg(long = "log-level", env = "FANOUT_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
 
-    /// More log output (-v info, -vv debug, -vvv trace)
+    /// More log output, a level per -v (text logs: -v info, -vv debug, -vvv trace)
     #[arg(short, long, action = ArgAction::Count, env = "FANOUT_VERBOSE")]
     pub verbose: u8,
 
@@ -309,6 +309,8 @@ impl Cli {
             results_json: self.results_json,
             results_dir: self.results,
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            json_logs_on_stderr: self.log_format == LogFormat::Json && self.log_file.is_none(),
+            bar_slot: Default::default(),
         };
         Ok((config, options))
     }

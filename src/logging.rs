@@ -1,19 +1,30 @@
 //! Sets up `tracing` for fanout's own diagnostics: to stderr or `--log-file`, as text or JSON.
-//! Logs never go to stdout, which carries only the jobs' output.
+//! Logs never go to stdout, which carries only the jobs' output. On stderr every line goes
+//! through a writer that suspends the progress bar, so a log line never tears it.
+//!
+//! The level rule: `--log-level` wins, then `RUST_LOG`; otherwise the base level is `warn` for
+//! text and `info` for JSON (a log pipeline wants the job events), raised one step by each
+//! `-v` and lowered one step by each `-q`.
 
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, LogFormat};
+use fanout::report::term::BarSlot;
 
 /// Keeps the log file open for the life of the program.
 pub struct LogGuard;
 
-/// The filter: `--log-level` (or `RUST_LOG`) wins; otherwise warn, raised by -v, lowered by -q.
+/// The filter: `--log-level` (or `RUST_LOG`) wins; otherwise the format's base level, moved
+/// by -v and -q.
 fn filter(cli: &Cli) -> Result<EnvFilter, String> {
+    let base = match cli.log_format {
+        LogFormat::Text => 0,
+        LogFormat::Json => 1,
+    };
     let spec = match (&cli.log_level, std::env::var("RUST_LOG").ok()) {
         (Some(l), _) => l.clone(),
         (None, Some(env)) if !env.is_empty() => env,
-        _ => match (cli.verbose as i32) - (cli.quiet as i32) {
+        _ => match base + (cli.verbose as i32) - (cli.quiet as i32) {
             i32::MIN..=-2 => "off",
             -1 => "error",
             0 => "warn",
@@ -27,7 +38,8 @@ fn filter(cli: &Cli) -> Result<EnvFilter, String> {
         .map_err(|e| format!("invalid log filter `{spec}` ({e}): use e.g. info or fanout=debug"))
 }
 
-pub fn init(cli: &Cli) -> Result<LogGuard, String> {
+/// Installs the subscriber. `bar` is where the session registers its progress bar.
+pub fn init(cli: &Cli, bar: &BarSlot) -> Result<LogGuard, String> {
     let filter = filter(cli)?;
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
@@ -42,14 +54,26 @@ pub fn init(cli: &Cli) -> Result<LogGuard, String> {
                 .map_err(|e| format!("cannot open log file `{}`: {e}", path.display()))?;
             let writer = std::sync::Mutex::new(file);
             match format {
-                LogFormat::Json => builder.json().with_writer(writer).try_init(),
+                LogFormat::Json => builder
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(false)
+                    .with_writer(writer)
+                    .try_init(),
                 LogFormat::Text => builder.with_ansi(false).with_writer(writer).try_init(),
             }
         }
-        (None, LogFormat::Json) => builder.json().with_writer(std::io::stderr).try_init(),
+        (None, LogFormat::Json) => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(bar.stderr_writer())
+            .try_init(),
         (None, LogFormat::Text) => builder
             .with_ansi(color && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_writer(std::io::stderr)
+            .with_writer(bar.stderr_writer())
             .try_init(),
     };
     result.map_err(|e| format!("cannot set up logging: {e}"))?;

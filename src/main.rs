@@ -18,14 +18,16 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    let _log = match logging::init(&cli) {
+    let bar = fanout::report::term::BarSlot::default();
+    let _log = match logging::init(&cli, &bar) {
         Ok(guard) => guard,
         Err(e) => return fail(&e),
     };
-    let (config, options) = match cli.into_config() {
+    let (config, mut options) = match cli.into_config() {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
+    options.bar_slot = bar;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.slots.clamp(1, 2))
         .enable_all()

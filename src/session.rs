@@ -13,7 +13,11 @@ use crate::exec::{Executor, Local};
 use crate::input::{ArgStream, SourceKind};
 use crate::job::{Job, JobId};
 use crate::report::console::Console;
+use crate::report::log::LogReporter;
 use crate::report::output::OutputPrinter;
+use crate::report::progress::{self, ProgressReporter};
+use crate::report::summary::SummaryReporter;
+use crate::report::term::BarSlot;
 use crate::report::{self, ReportError, Reporter};
 use crate::results::ResultStore;
 use crate::results::dir::ResultsDir;
@@ -54,6 +58,10 @@ pub struct ReportOptions {
     pub results_dir: Option<PathBuf>,
     /// Colour allowed (`NO_COLOR` unset).
     pub color: bool,
+    /// Logs are JSON lines on stderr (no `--log-file`): an automatic bar would tear them.
+    pub json_logs_on_stderr: bool,
+    /// Where the bar is registered for the log writer, which suspends it around log lines.
+    pub bar_slot: BarSlot,
 }
 
 /// The checked parts of a run: nothing here has started a job yet.
@@ -181,7 +189,9 @@ pub async fn run(
         joblog,
     } = prepared;
     let skip = Arc::new(skip);
-    let console = Console::new(None).map_err(|source| SetupError::Io {
+    let bar = progress::wants_bar(&options).map(|force| progress::new_bar(force, options.color));
+    options.bar_slot.set(bar.clone());
+    let console = Console::new(bar.clone()).map_err(|source| SetupError::Io {
         what: "cannot use stdout".into(),
         source,
     })?;
@@ -209,7 +219,22 @@ pub async fn run(
     if let Some(dir) = &options.results_dir {
         reporters.push(Box::new(ResultsDir::create(dir)?));
     }
+    let tick_every = match bar {
+        Some(_) => Some(progress::BAR_TICK),
+        None => Some(options.progress_interval).filter(|d| !d.is_zero()),
+    };
+    reporters.push(Box::new(ProgressReporter::new(
+        bar,
+        options.bar_slot.clone(),
+    )));
+    reporters.push(Box::new(LogReporter));
+    reporters.push(Box::new(SummaryReporter::new(
+        console.clone(),
+        options.summary,
+        options.color,
+    )));
     let thread = report::spawn(reporters, cancel.clone());
+    let ticker = tick_every.map(|every| tokio::spawn(tick(thread.sender.clone(), every)));
 
     let store = ResultStore::new();
     let (summary, input_error) = runner::run(
@@ -226,6 +251,11 @@ pub async fn run(
         },
     )
     .await;
+    if let Some(t) = ticker {
+        // The ticker holds a sender: it must be gone for the reporter thread to end.
+        t.abort();
+        let _ = t.await;
+    }
     let errors = thread.handle.join().unwrap_or_default();
     if let Some(e) = input_error {
         return Err(e.into());
@@ -236,4 +266,20 @@ pub async fn run(
         }
     }
     Ok(summary.exit_code)
+}
+
+/// Sends a `Tick` to the reporters every `every` (the bar's redraws, the progress line). A
+/// tick that finds the channel full is dropped: the reporters are busy, so they are not idle.
+async fn tick(events: tokio::sync::mpsc::Sender<report::events::RunEvent>, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        if let Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) =
+            events.try_send(report::events::RunEvent::Tick)
+        {
+            return;
+        }
+    }
 }

@@ -85,6 +85,9 @@ pub enum RunEvent {
     RunFinished {
         summary: Arc<RunSummary>,
     },
+    /// A timer tick sent by the session, not the runner: redraws the progress bar and paces the
+    /// plain progress line when no bar is shown.
+    Tick,
 }
 
 /// The end state of a run, from the result store.

@@ -5,7 +5,11 @@
 
 pub mod console;
 pub mod events;
+pub mod log;
 pub mod output;
+pub mod progress;
+pub mod summary;
+pub mod term;
 
 use std::thread::JoinHandle;
 

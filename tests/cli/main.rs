@@ -3,6 +3,7 @@
 
 mod core;
 mod engine;
+mod observe;
 mod results;
 #[allow(
     dead_code,

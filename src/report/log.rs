@@ -1,0 +1,199 @@
+//! Turns run events into `tracing` events with stable names and typed fields, for people
+//! (text on stderr) and log pipelines (`--log-format json`). Every event carries a field
+//! `event` naming it; the data is in fields, never only in the message. The field set is
+//! versioned by [`SCHEMA_VERSION`] and documented in the README ("JSON log events"); change
+//! both together. Where the lines go and in which format is set up by the binary.
+
+use std::time::Duration;
+
+use tracing::{Level, debug, info, warn};
+
+use super::events::{CancelReason, RunEvent};
+use super::{ReportError, Reporter};
+use crate::job::{JobOutcome, JobRecord};
+
+/// The version of the log event schema, logged in `run_started`. Bumped when a field is
+/// removed or changes meaning; adding a field does not bump it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Emits one `tracing` event per run event.
+#[derive(Debug, Default)]
+pub struct LogReporter;
+
+/// A signal's name (`SIGTERM`), or its number when it has none.
+pub(crate) fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {sig}"))
+}
+
+/// The stable name of a cancel reason, and the signal behind it if any.
+pub(crate) fn cancel_name(reason: CancelReason) -> (&'static str, Option<i32>) {
+    match reason {
+        CancelReason::OutputClosed => ("output_closed", None),
+        CancelReason::HaltSoon => ("halt_soon", None),
+        CancelReason::HaltNow => ("halt_now", None),
+        CancelReason::ReportFailed => ("report_failed", None),
+        CancelReason::Signal(n) => ("signal", Some(n)),
+        CancelReason::SecondSignal(n) => ("second_signal", Some(n)),
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
+/// `tracing`'s macros need a constant level: this picks the macro.
+macro_rules! at_level {
+    ($level:expr, $($rest:tt)*) => {
+        if $level == Level::WARN {
+            warn!($($rest)*)
+        } else {
+            info!($($rest)*)
+        }
+    };
+}
+
+fn job_finished(r: &JobRecord) {
+    // A job fanout ended itself (halt, signal, closed stdout) is not news: `run_cancelling`
+    // has said why, once, at warn.
+    let level = match r.outcome {
+        JobOutcome::Success | JobOutcome::Cancelled { .. } => Level::INFO,
+        _ => Level::WARN,
+    };
+    let message = if r.outcome.is_success() {
+        "job finished"
+    } else {
+        "job failed"
+    };
+    at_level!(
+        level,
+        event = "job_finished",
+        seq = r.id.0,
+        slot = r.slot,
+        pid = r.pid,
+        outcome = r.outcome.name(),
+        exit_code = r.outcome.exit_code(),
+        signal = r.outcome.signal(),
+        signal_name = r.outcome.signal().map(signal_name),
+        duration_ms = ms(r.duration),
+        attempt = r.attempts,
+        stdout_bytes = r.stdout_bytes,
+        stderr_bytes = r.stderr_bytes,
+        args = r.args.as_str(),
+        command = r.command.as_str(),
+        "{message}"
+    );
+}
+
+impl Reporter for LogReporter {
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
+        match event {
+            RunEvent::RunStarted {
+                version,
+                slots,
+                command,
+                skipped,
+            } => info!(
+                event = "run_started",
+                version = *version,
+                schema_version = SCHEMA_VERSION,
+                slots = *slots as u64,
+                command = command.as_str(),
+                skipped = *skipped,
+                "run started"
+            ),
+            RunEvent::InputDone { total } => {
+                debug!(event = "input_done", total = *total, "input read")
+            }
+            RunEvent::JobStarted {
+                id,
+                slot,
+                pid,
+                attempt,
+                args,
+                command,
+            } => debug!(
+                event = "job_started",
+                seq = id.0,
+                slot = *slot,
+                pid = *pid,
+                attempt = *attempt,
+                args = &**args,
+                command = &**command,
+                "job started"
+            ),
+            RunEvent::JobSlow {
+                id,
+                elapsed,
+                command,
+            } => warn!(
+                event = "job_slow",
+                seq = id.0,
+                elapsed_ms = ms(*elapsed),
+                command = &**command,
+                "SLOW job {} running for {:.1}s: {}",
+                id.0,
+                elapsed.as_secs_f64(),
+                command
+            ),
+            RunEvent::JobRetrying { record: r, delay } => warn!(
+                event = "job_retrying",
+                seq = r.id.0,
+                attempt = r.attempts,
+                outcome = r.outcome.name(),
+                exit_code = r.outcome.exit_code(),
+                signal = r.outcome.signal(),
+                duration_ms = ms(r.duration),
+                delay_ms = ms(*delay),
+                command = r.command.as_str(),
+                "job will be retried"
+            ),
+            RunEvent::JobFinished { record, .. } => job_finished(record),
+            RunEvent::Cancelling { reason } => {
+                let (name, signal) = cancel_name(*reason);
+                if *reason == CancelReason::OutputClosed {
+                    debug!(
+                        event = "run_cancelling",
+                        reason = name,
+                        "stdout closed: stopping"
+                    );
+                } else {
+                    warn!(
+                        event = "run_cancelling",
+                        reason = name,
+                        signal = signal,
+                        signal_name = signal.map(signal_name),
+                        "starting no new jobs"
+                    );
+                }
+            }
+            RunEvent::RunFinished { summary: s } => {
+                let (reason, signal) = match s.cancel {
+                    Some(r) => {
+                        let (n, s) = cancel_name(r);
+                        (Some(n), s)
+                    }
+                    None => (None, None),
+                };
+                info!(
+                    event = "run_finished",
+                    total = s.done() + s.skipped,
+                    succeeded = s.succeeded,
+                    failed = s.failed,
+                    timed_out = s.timed_out,
+                    cancelled = s.cancelled,
+                    flaky = s.flaky,
+                    skipped = s.skipped,
+                    wall_ms = ms(s.wall),
+                    exit_code = s.exit_code,
+                    cancel_reason = reason,
+                    interrupted_by = signal.map(signal_name),
+                    "run finished"
+                );
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,277 @@
+//! Progress: an indicatif bar on stderr (done/total, running, failed, elapsed, rate, ETA) when
+//! one is wanted, else a plain `progress` log line at info level on every session tick
+//! (`--progress-interval`), so a long run in CI or a container shows life in its log.
+//!
+//! The bar is redrawn at most every [`REDRAW`] from counters kept here, not once per job; the
+//! session's ticks keep it fresh when no event comes. While the input is still being read
+//! the total is a lower bound and shown with a `+`; `InputDone` settles it.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::events::RunEvent;
+use super::term::{self, BarSlot};
+use super::{ReportError, Reporter};
+use crate::session::{ProgressMode, ReportOptions};
+
+/// The shortest time between two redraws of the bar.
+pub const REDRAW: Duration = Duration::from_millis(100);
+/// How often the session ticks while a bar is shown.
+pub const BAR_TICK: Duration = Duration::from_millis(100);
+
+/// Whether a bar is shown: `Some(force)` when it is, `force` meaning it is drawn even though
+/// stderr is not a terminal (`--progress`). Auto shows it only when stderr is a terminal, `CI`
+/// is unset or empty, and JSON logs are not going to stderr (they would be torn up by it).
+pub fn wants_bar(options: &ReportOptions) -> Option<bool> {
+    match options.progress {
+        ProgressMode::Off => None,
+        ProgressMode::On => Some(true),
+        ProgressMode::Auto => {
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+            (tty && !ci && !options.json_logs_on_stderr).then_some(false)
+        }
+    }
+}
+
+/// Creates the bar (not yet drawn); `color`: colours allowed (`NO_COLOR` unset).
+pub fn new_bar(force: bool, color: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(1), term::draw_target(force));
+    let template = if color {
+        "{spinner:.cyan} {elapsed_precise} [{wide_bar:.cyan/blue}] {msg}"
+    } else {
+        "{spinner} {elapsed_precise} [{wide_bar}] {msg}"
+    };
+    let style = ProgressStyle::with_template(template)
+        .expect("the template is valid")
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+/// The progress reporter.
+pub struct ProgressReporter {
+    bar: Option<ProgressBar>,
+    slot: BarSlot,
+    t0: Instant,
+    done: u64,
+    failed: u64,
+    /// The highest seq seen: a lower bound of the total while the input is read.
+    seen: u64,
+    skipped: u64,
+    /// The number of jobs to run, once the input is read.
+    total: Option<u64>,
+    running: HashSet<u64>,
+    dirty: bool,
+    last_draw: Option<Instant>,
+    finished: bool,
+}
+
+impl ProgressReporter {
+    /// `bar` is the bar to drive (also registered in `slot`), or none for the log line.
+    pub fn new(bar: Option<ProgressBar>, slot: BarSlot) -> ProgressReporter {
+        ProgressReporter {
+            bar,
+            slot,
+            t0: Instant::now(),
+            done: 0,
+            failed: 0,
+            seen: 0,
+            skipped: 0,
+            total: None,
+            running: HashSet::new(),
+            dirty: true,
+            last_draw: None,
+            finished: false,
+        }
+    }
+
+    /// The total so far and whether it is final.
+    fn total(&self) -> (u64, bool) {
+        let known = self.done + self.running.len() as u64;
+        match self.total {
+            Some(t) => (t.max(known), true),
+            None => (self.seen.saturating_sub(self.skipped).max(known), false),
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        let secs = self.t0.elapsed().as_secs_f64();
+        if secs > 0.0 {
+            self.done as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    fn eta(&self) -> Option<Duration> {
+        let (total, fin) = self.total();
+        let rate = self.rate();
+        (fin && rate > 0.0)
+            .then(|| Duration::from_secs_f64(total.saturating_sub(self.done) as f64 / rate))
+    }
+
+    fn message(&self) -> String {
+        let (total, fin) = self.total();
+        let eta = match self.eta() {
+            Some(d) => human(d),
+            None => "?".into(),
+        };
+        format!(
+            "{}/{}{} done, {} running, {} failed, {:.1}/s, ETA {}",
+            self.done,
+            total,
+            if fin { "" } else { "+" },
+            self.running.len(),
+            self.failed,
+            self.rate(),
+            eta
+        )
+    }
+
+    /// Redraws the bar if something changed, at most every [`REDRAW`] unless `now`.
+    fn draw(&mut self, now: bool) {
+        let Some(bar) = &self.bar else { return };
+        let due = self.last_draw.is_none_or(|t| t.elapsed() >= REDRAW);
+        if self.dirty && (now || due) {
+            let (total, _) = self.total();
+            // A length of 0 would draw a full bar.
+            bar.set_length(total.max(1));
+            bar.set_position(self.done);
+            bar.set_message(self.message());
+            self.dirty = false;
+            self.last_draw = Some(Instant::now());
+        } else {
+            // Moves the spinner and the elapsed time.
+            bar.tick();
+        }
+    }
+
+    fn log_line(&self) {
+        let (total, fin) = self.total();
+        tracing::info!(
+            event = "progress",
+            done = self.done,
+            total = total,
+            total_final = fin,
+            running = self.running.len() as u64,
+            failed = self.failed,
+            elapsed_ms = self.t0.elapsed().as_millis() as u64,
+            rate_per_s = (self.rate() * 100.0).round() / 100.0,
+            eta_ms = self.eta().map(|d| d.as_millis() as u64),
+            "progress: {}",
+            self.message()
+        );
+    }
+}
+
+impl Reporter for ProgressReporter {
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
+        match event {
+            RunEvent::RunStarted { skipped, .. } => {
+                self.t0 = Instant::now();
+                self.skipped = *skipped;
+            }
+            RunEvent::InputDone { total } => {
+                self.total = Some(total.saturating_sub(self.skipped));
+                self.dirty = true;
+                self.draw(true);
+            }
+            RunEvent::JobStarted { id, .. } => {
+                self.seen = self.seen.max(id.0);
+                self.running.insert(id.0);
+                self.dirty = true;
+            }
+            RunEvent::JobRetrying { record, .. } => {
+                self.running.remove(&record.id.0);
+                self.dirty = true;
+            }
+            RunEvent::JobFinished { record, .. } => {
+                self.seen = self.seen.max(record.id.0);
+                self.running.remove(&record.id.0);
+                self.done += 1;
+                if !record.outcome.is_success() {
+                    self.failed += 1;
+                }
+                self.dirty = true;
+            }
+            // A tick can slip in after the end, before the session stops the ticker.
+            RunEvent::Tick if self.finished => {}
+            RunEvent::Tick => match self.bar {
+                Some(_) => self.draw(false),
+                None => self.log_line(),
+            },
+            RunEvent::RunFinished { .. } => {
+                self.finished = true;
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                self.slot.set(None);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ReportError> {
+        self.draw(false);
+        Ok(())
+    }
+}
+
+/// A short human duration: `950ms`, `3.2s`, `4m05s`, `2h03m`.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 1.0 {
+        format!("{}ms", d.as_millis())
+    } else if s < 60.0 {
+        format!("{s:.1}s")
+    } else if s < 3600.0 {
+        let s = s as u64;
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        let m = s as u64 / 60;
+        format!("{}h{:02}m", m / 60, m % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::JobId;
+
+    #[test]
+    fn humans() {
+        assert_eq!(human(Duration::from_millis(950)), "950ms");
+        assert_eq!(human(Duration::from_millis(3200)), "3.2s");
+        assert_eq!(human(Duration::from_secs(245)), "4m05s");
+        assert_eq!(human(Duration::from_secs(7380)), "2h03m");
+    }
+
+    #[test]
+    fn the_total_grows_until_the_input_is_read() {
+        let mut p = ProgressReporter::new(None, BarSlot::default());
+        for seq in 1..=3 {
+            p.on_event(&RunEvent::JobStarted {
+                id: JobId(seq),
+                slot: 1,
+                pid: 1,
+                attempt: 1,
+                args: "a".into(),
+                command: "c".into(),
+            })
+            .unwrap();
+        }
+        assert_eq!(p.total(), (3, false));
+        assert!(
+            p.message().starts_with("0/3+ done, 3 running"),
+            "{}",
+            p.message()
+        );
+        p.on_event(&RunEvent::InputDone { total: 5 }).unwrap();
+        assert_eq!(p.total(), (5, true));
+        assert!(p.message().starts_with("0/5 done"), "{}", p.message());
+    }
+}

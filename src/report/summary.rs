@@ -1,0 +1,286 @@
+//! The end-of-run summary on stderr, from the `RunSummary` in `RunFinished`: a short text for
+//! people (counts, wall time, the slowest jobs, every failed job's command and exit code or
+//! signal, and why the run stopped early), or with `--summary json` one JSON object with the
+//! same facts (fields documented in the README, "Summary"). `--no-summary` and `-q` hide it.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use serde_json::json;
+
+use super::console::Console;
+use super::events::{CancelReason, RunEvent, RunSummary};
+use super::log::{SCHEMA_VERSION, cancel_name, signal_name};
+use super::progress::human;
+use super::{ReportError, Reporter};
+use crate::job::{JobOutcome, JobRecord};
+use crate::session::SummaryMode;
+
+/// How many of the slowest jobs the text names.
+const SLOWEST_SHOWN: usize = 3;
+/// How many failed jobs the text names; the rest are counted.
+const FAILURES_SHOWN: usize = 20;
+
+/// Prints the summary when the run ends.
+pub struct SummaryReporter {
+    console: Console,
+    mode: SummaryMode,
+    color: bool,
+}
+
+impl SummaryReporter {
+    /// `color`: colours allowed (NO_COLOR unset); they are used only when stderr is a terminal.
+    pub fn new(console: Console, mode: SummaryMode, color: bool) -> SummaryReporter {
+        SummaryReporter {
+            console,
+            mode,
+            color: color && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }
+    }
+}
+
+impl Reporter for SummaryReporter {
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
+        let RunEvent::RunFinished { summary } = event else {
+            return Ok(());
+        };
+        let text = match self.mode {
+            SummaryMode::Off => return Ok(()),
+            // `fanout ... | head`: the reader has what it wanted; exit quietly.
+            SummaryMode::Text if summary.cancel == Some(CancelReason::OutputClosed) => {
+                return Ok(());
+            }
+            SummaryMode::Text => text(summary, self.color),
+            SummaryMode::Json => {
+                let mut s = json_summary(summary).to_string();
+                s.push('\n');
+                s
+            }
+        };
+        if self.console.err(text.as_bytes()).is_err() {
+            // The console flushes stdout first, which fails once stdout is closed: stderr
+            // may still be there. If it is gone too, the summary is not worth failing for.
+            let mut e = std::io::stderr().lock();
+            let _ = e.write_all(text.as_bytes()).and_then(|_| e.flush());
+        }
+        Ok(())
+    }
+}
+
+/// How a failed job ended, for people: `exit 2`, `killed by SIGKILL`, `timed out (SIGTERM)`.
+fn how(r: &JobRecord) -> String {
+    match r.outcome {
+        JobOutcome::Success => "ok".into(),
+        JobOutcome::Failed { code } => format!("exit {code}"),
+        JobOutcome::Signaled { signal } => format!("killed by {}", signal_name(signal)),
+        JobOutcome::TimedOut { signal: Some(s) } => format!("timed out, {}", signal_name(s)),
+        JobOutcome::TimedOut { signal: None } => "timed out".into(),
+        JobOutcome::SpawnFailed { code } => format!("could not start, exit {code}"),
+        JobOutcome::Cancelled { signal: Some(s) } => format!("cancelled, {}", signal_name(s)),
+        JobOutcome::Cancelled { signal: None } => "cancelled".into(),
+    }
+}
+
+fn paint(color: bool, code: &str, s: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// The text summary, ending with a newline.
+pub fn text(s: &RunSummary, color: bool) -> String {
+    let total = s.done() + s.skipped;
+    let mut out = format!("fanout: {total} job{}: ", if total == 1 { "" } else { "s" });
+    let mut parts = vec![paint(color, "32", &format!("{} ok", s.succeeded))];
+    if s.flaky > 0 {
+        parts[0].push_str(&format!(" ({} passed on retry)", s.flaky));
+    }
+    let failed = format!("{} failed", s.failed);
+    parts.push(if s.failed > 0 {
+        paint(color, "31", &failed)
+    } else {
+        failed
+    });
+    if s.timed_out > 0 {
+        parts.push(paint(color, "31", &format!("{} timed out", s.timed_out)));
+    }
+    if s.cancelled > 0 {
+        parts.push(format!("{} cancelled", s.cancelled));
+    }
+    if s.skipped > 0 {
+        parts.push(format!("{} skipped", s.skipped));
+    }
+    let _ = writeln!(out, "{} in {}", parts.join(", "), human(s.wall));
+    if s.done() > 1 {
+        for r in s.slowest.iter().take(SLOWEST_SHOWN) {
+            let _ = writeln!(
+                out,
+                "  slowest: job {} took {}: {}",
+                r.id,
+                human(r.duration),
+                r.command
+            );
+        }
+    }
+    for r in s.failures.iter().take(FAILURES_SHOWN) {
+        let label = match r.outcome {
+            JobOutcome::TimedOut { .. } => "timed out:",
+            JobOutcome::Cancelled { .. } => "cancelled:",
+            _ => "failed:",
+        };
+        let _ = writeln!(
+            out,
+            "  {} job {} ({}): {}",
+            paint(color, "31", label),
+            r.id,
+            how(r),
+            r.command
+        );
+    }
+    let unsuccessful = s.failed + s.timed_out + s.cancelled;
+    if unsuccessful as usize > FAILURES_SHOWN.min(s.failures.len()) {
+        let more = unsuccessful - FAILURES_SHOWN.min(s.failures.len()) as u64;
+        let _ = writeln!(out, "  ... and {more} more (the joblog has them all)");
+    }
+    match s.cancel {
+        Some(CancelReason::Signal(n)) => {
+            let _ = writeln!(out, "fanout: interrupted by {}", signal_name(n));
+        }
+        Some(CancelReason::SecondSignal(n)) => {
+            let _ = writeln!(
+                out,
+                "fanout: interrupted by {}, a second signal: jobs were killed",
+                signal_name(n)
+            );
+        }
+        Some(CancelReason::HaltSoon | CancelReason::HaltNow) => {
+            let _ = writeln!(out, "fanout: halted by --halt");
+        }
+        Some(CancelReason::ReportFailed) => {
+            let _ = writeln!(out, "fanout: stopped early: see the error");
+        }
+        Some(CancelReason::OutputClosed) | None => {}
+    }
+    out
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// The JSON summary: one object.
+pub fn json_summary(s: &RunSummary) -> serde_json::Value {
+    let (reason, signal) = match s.cancel {
+        Some(r) => {
+            let (n, sig) = cancel_name(r);
+            (Some(n), sig)
+        }
+        None => (None, None),
+    };
+    let slowest: Vec<_> = s
+        .slowest
+        .iter()
+        .map(|r| json!({"seq": r.id.0, "duration_ms": ms(r.duration), "command": r.command}))
+        .collect();
+    let failures: Vec<_> = s
+        .failures
+        .iter()
+        .map(|r| {
+            json!({
+                "seq": r.id.0,
+                "outcome": r.outcome.name(),
+                "exit_code": r.outcome.exit_code(),
+                "signal": r.outcome.signal(),
+                "duration_ms": ms(r.duration),
+                "attempts": r.attempts,
+                "args": r.args,
+                "command": r.command,
+            })
+        })
+        .collect();
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "total": s.done() + s.skipped,
+        "succeeded": s.succeeded,
+        "failed": s.failed,
+        "timed_out": s.timed_out,
+        "cancelled": s.cancelled,
+        "flaky": s.flaky,
+        "skipped": s.skipped,
+        "wall_ms": ms(s.wall),
+        "exit_code": s.exit_code,
+        "cancel_reason": reason,
+        "interrupted_by": signal.map(signal_name),
+        "slowest": slowest,
+        "failures": failures,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::JobId;
+    use std::time::{Duration, SystemTime};
+
+    fn rec(id: u64, outcome: JobOutcome, ms: u64) -> JobRecord {
+        JobRecord {
+            id: JobId(id),
+            slot: 1,
+            args: "a".into(),
+            command: format!("cmd {id}"),
+            outcome,
+            start: SystemTime::now(),
+            duration: Duration::from_millis(ms),
+            attempts: 1,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            pid: 1,
+        }
+    }
+
+    #[test]
+    fn text_names_counts_failures_and_the_interruption() {
+        let s = RunSummary {
+            wall: Duration::from_millis(3200),
+            succeeded: 8,
+            failed: 1,
+            timed_out: 1,
+            slowest: vec![rec(3, JobOutcome::Success, 2100)],
+            failures: vec![
+                rec(4, JobOutcome::Failed { code: 2 }, 10),
+                rec(5, JobOutcome::TimedOut { signal: Some(15) }, 10),
+            ],
+            cancel: Some(CancelReason::Signal(15)),
+            ..Default::default()
+        };
+        let t = text(&s, false);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0],
+            "fanout: 10 jobs: 8 ok, 1 failed, 1 timed out in 3.2s"
+        );
+        assert!(t.contains("job 3 took 2.1s: cmd 3"), "{t}");
+        assert!(t.contains("job 4 (exit 2): cmd 4"), "{t}");
+        assert!(t.contains("job 5 (timed out, SIGTERM): cmd 5"), "{t}");
+        assert!(t.ends_with("fanout: interrupted by SIGTERM\n"), "{t}");
+        assert!(!t.contains('\x1b'));
+    }
+
+    #[test]
+    fn json_has_the_counts() {
+        let s = RunSummary {
+            succeeded: 2,
+            failed: 1,
+            failures: vec![rec(2, JobOutcome::Signaled { signal: 9 }, 5)],
+            exit_code: 1,
+            ..Default::default()
+        };
+        let v = json_summary(&s);
+        assert_eq!(v["total"], 3);
+        assert_eq!(v["failures"][0]["signal"], 9);
+        assert_eq!(v["failures"][0]["exit_code"], serde_json::Value::Null);
+        assert_eq!(v["cancel_reason"], serde_json::Value::Null);
+    }
+}

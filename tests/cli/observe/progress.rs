@@ -1,0 +1,168 @@
+//! Progress: no bar without a terminal, the plain progress line, and the bar under a real
+//! pseudo-terminal (`script`), with output and log lines arriving whole and `NO_COLOR` obeyed.
+
+use super::*;
+
+#[test]
+fn no_bar_and_no_escape_codes_without_a_terminal() {
+    let out = fanout()
+        .args(["-v", "sh", "-c", "sleep 0.6; exit {}", ":::", "0", "1"])
+        .assert()
+        .code(1);
+    let err = stderr_of(&out);
+    assert!(!err.contains('\x1b'), "{err:?}");
+    assert!(!err.contains(" running, "), "{err}");
+    // --progress forces the bar: escape codes then, as asked.
+    let out = fanout()
+        .args(["--progress", "--no-summary", "sleep", "{}", ":::", "0.6"])
+        .assert()
+        .success();
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(" running, ") && err.contains('\x1b'),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_plain_progress_line_is_logged_every_interval() {
+    let out = fanout()
+        .args([
+            "-v",
+            "--no-summary",
+            "--progress-interval",
+            "0.2",
+            "sleep",
+            "{}",
+            ":::",
+            "1.2",
+        ])
+        .assert()
+        .success();
+    let err = stderr_of(&out);
+    assert!(err.contains("progress: 0/1 done, 1 running"), "{err}");
+    assert!(err.contains("event=\"progress\""), "{err}");
+
+    let out = fanout()
+        .args([
+            "--log-format",
+            "json",
+            "--no-summary",
+            "--progress-interval",
+            "0.2",
+            "sleep",
+            "{}",
+            ":::",
+            "1.2",
+        ])
+        .assert()
+        .success();
+    let lines = json_lines(&stderr_of(&out));
+    let p = events(&lines, "progress");
+    assert!(!p.is_empty(), "{lines:?}");
+    has_fields(
+        p[0],
+        &[
+            ("done", 'n'),
+            ("total", 'n'),
+            ("total_final", 'b'),
+            ("running", 'n'),
+            ("failed", 'n'),
+            ("elapsed_ms", 'n'),
+        ],
+    );
+
+    // At the default level (warn) the line is not shown.
+    let out = fanout()
+        .args([
+            "--no-summary",
+            "--progress-interval",
+            "0.2",
+            "sleep",
+            "{}",
+            ":::",
+            "0.8",
+        ])
+        .assert()
+        .success();
+    assert_eq!(stderr_of(&out), "");
+}
+
+#[test]
+fn the_bar_under_a_pty_leaves_output_and_log_lines_whole() {
+    let out = under_pty("-j2 --slow 0.15 sh -c 'sleep 0.4; echo out-{}-$((6*7))' ::: 1 2 3 4 5 6");
+    // The bar was drawn, with its counts.
+    assert!(
+        out.contains(" done, ") && out.contains(" running, "),
+        "{out:?}"
+    );
+    assert!(out.contains("/6 done"), "{out:?}");
+    // Each output line arrives whole, on a line of its own once the bar is cleared.
+    for n in 1..=6 {
+        // The command shows `$((6*7))`, the output `42`: only output lines match.
+        let want = format!("out-{n}-42");
+        let line = out
+            .split('\n')
+            .find(|l| l.contains(&want))
+            .unwrap_or_else(|| panic!("{want} missing: {out:?}"));
+        assert_eq!(
+            after_last_clear(line).trim_end_matches('\r'),
+            want,
+            "{out:?}"
+        );
+    }
+    // The SLOW log lines went through the bar too, each whole.
+    let slow: Vec<&str> = out.split('\n').filter(|l| l.contains("SLOW job")).collect();
+    assert!(!slow.is_empty(), "{out:?}");
+    for l in slow {
+        let shown = after_last_clear(l);
+        assert!(
+            shown.contains("SLOW job") && shown.contains("$((6*7))'"),
+            "{l:?}"
+        );
+        assert!(!shown.contains(" done, "), "{l:?}");
+    }
+    // The summary comes after the bar is cleared.
+    assert!(out.contains("6 ok"), "{out:?}");
+
+    // --no-progress: no bar on the terminal.
+    let out = under_pty("--no-progress -j2 sh -c 'sleep 0.3; echo x{}' ::: 1 2");
+    assert!(out.contains("x1") && out.contains("x2"), "{out:?}");
+    assert!(!out.contains(" running, "), "{out:?}");
+}
+
+#[test]
+fn json_logs_on_stderr_keep_the_bar_away_unless_forced() {
+    // Under a pty with JSON logs on stderr, an automatic bar would tear the JSON lines.
+    let out = under_pty("--log-format json --no-summary sleep {} ::: 0.6");
+    assert!(!out.contains(" running, "), "{out:?}");
+    assert!(out.contains("\"event\":\"run_finished\""), "{out:?}");
+}
+
+#[test]
+fn progress_bar_tick_does_not_delay_the_end() {
+    // The ticker is stopped with the run: a quick run ends quickly even with a long interval.
+    let t0 = std::time::Instant::now();
+    fanout()
+        .args(["--progress-interval", "30s", "true", ":::", "a"])
+        .assert()
+        .success();
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+}
+
+#[test]
+fn no_color_turns_colour_off_on_a_terminal() {
+    let args = "-j2 sh -c 'sleep 0.4; exit {}' ::: 0 1";
+    // With colour: the summary's counts and the bar are coloured.
+    let out = under_pty(args);
+    assert!(out.contains("\x1b[32m1 ok"), "{out:?}");
+    assert!(out.contains(" running, "), "{out:?}");
+    // NO_COLOR: the bar is still there, but no colour (SGR) codes anywhere.
+    let out = under_pty_env(args, &[("NO_COLOR", "1")]);
+    assert!(out.contains(" running, "), "{out:?}");
+    assert!(out.contains("1 ok, 1 failed"), "{out:?}");
+    assert!(
+        !out.contains("m\x1b[0m") && !out.contains("\x1b[3"),
+        "{out:?}"
+    );
+}

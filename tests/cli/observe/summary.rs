@@ -1,0 +1,227 @@
+//! The end-of-run summary: text and JSON, hidden by `--no-summary` and `-q`, and what it says
+//! about timeouts, halts, retries, signals and a closed stdout.
+
+use super::*;
+
+#[test]
+fn the_summary_names_counts_and_failed_jobs() {
+    let out = fanout()
+        .args([
+            "-j2",
+            "sh",
+            "-c",
+            "case {} in t) kill -TERM $$;; *) exit {};; esac",
+            ":::",
+            "0",
+            "0",
+            "3",
+            "t",
+        ])
+        .assert()
+        .code(2);
+    let err = stderr_of(&out);
+    assert!(err.contains("fanout: 4 jobs: 2 ok, 2 failed in "), "{err}");
+    assert!(
+        err.contains("job 3 (exit 3): sh -c 'case 3 in t) kill -TERM $$;; *) exit 3;; esac'"),
+        "{err}"
+    );
+    assert!(err.contains("job 4 (killed by SIGTERM): "), "{err}");
+    assert!(err.contains("slowest: job "), "{err}");
+    assert!(!err.contains('\x1b'), "{err}");
+}
+
+#[test]
+fn the_json_summary_is_one_object_with_the_counts() {
+    let out = fanout()
+        .args(["--summary", "json", "sh", "-c", "exit {}", ":::", "0", "7"])
+        .assert()
+        .code(1);
+    let err = stderr_of(&out);
+    let last = err.lines().last().unwrap();
+    let v: Value = serde_json::from_str(last).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["total"], 2);
+    assert_eq!(v["succeeded"], 1);
+    assert_eq!(v["failed"], 1);
+    assert_eq!(v["timed_out"], 0);
+    assert_eq!(v["exit_code"], 1);
+    assert!(v["wall_ms"].is_number());
+    assert_eq!(v["failures"][0]["seq"], 2);
+    assert_eq!(v["failures"][0]["exit_code"], 7);
+    assert_eq!(v["failures"][0]["command"], "sh -c 'exit 7'");
+    assert_eq!(v["cancel_reason"], Value::Null);
+    assert!(v["slowest"].is_array());
+}
+
+#[test]
+fn no_summary_and_quiet_hide_the_summary() {
+    for flag in ["--no-summary", "-q"] {
+        let out = fanout()
+            .args([flag, "sh", "-c", "exit {}", ":::", "0", "1"])
+            .assert()
+            .code(1);
+        let err = stderr_of(&out);
+        assert!(!err.contains("fanout:"), "{flag}: {err}");
+        assert!(!err.contains("jobs"), "{flag}: {err}");
+    }
+    // And without the flag it is there.
+    let out = fanout().args(["true", ":::", "a"]).assert().success();
+    assert!(stderr_of(&out).starts_with("fanout: 1 job: 1 ok, 0 failed in "));
+}
+
+#[test]
+fn the_summary_says_timed_out_halted_and_passed_on_retry() {
+    let out = fanout()
+        .args(["--timeout", "0.3", "sleep", "{}", ":::", "10", "0.1"])
+        .assert()
+        .code(1);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("2 jobs: 1 ok, 0 failed, 1 timed out in "),
+        "{err}"
+    );
+    assert!(
+        err.contains("timed out: job 1 (timed out, SIGTERM): sleep 10"),
+        "{err}"
+    );
+
+    let out = fanout()
+        .args([
+            "--halt",
+            "now,fail=1",
+            "-j1",
+            "sh",
+            "-c",
+            "exit {}",
+            ":::",
+            "0",
+            "4",
+            "0",
+        ])
+        .assert()
+        .code(4);
+    let err = stderr_of(&out);
+    assert!(err.ends_with("fanout: halted by --halt\n"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("once");
+    let out = fanout()
+        .args([
+            "--retries",
+            "2",
+            "sh",
+            "-c",
+            "test -e {} || { touch {}; exit 1; }",
+            ":::",
+        ])
+        .arg(&flag)
+        .assert()
+        .success();
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("1 job: 1 ok (1 passed on retry), 0 failed"),
+        "{err}"
+    );
+    assert!(err.contains("job will be retried"), "{err}");
+}
+
+#[test]
+fn the_summary_says_when_a_signal_interrupted_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("started");
+    let child = std::process::Command::new(fanout_path())
+        .args([
+            "--summary",
+            "json",
+            "-j1",
+            "sh",
+            "-c",
+            "touch {}; sleep 30",
+            ":::",
+        ])
+        .arg(&marker)
+        .arg(dir.path().join("never"))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(BOUND, || marker.exists()),
+        "the job never started"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut child = child;
+    let mut err = String::new();
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let _ = pipe.read_to_string(&mut err);
+        err
+    });
+    let mut status = None;
+    assert!(
+        wait_until(BOUND, || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        }),
+        "fanout did not end after SIGTERM"
+    );
+    assert_eq!(status.unwrap().code(), Some(143));
+    let err = reader.join().unwrap();
+    let v: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    assert_eq!(v["cancel_reason"], "signal", "{err}");
+    assert_eq!(v["interrupted_by"], "SIGTERM", "{err}");
+    assert_eq!(v["cancelled"], 1, "{err}");
+    assert_eq!(v["exit_code"], 143, "{err}");
+    // The scheduler was waiting for a slot for the second job: it logs that it stops.
+    assert!(err.contains("starting no new jobs"), "{err}");
+    assert!(!dir.path().join("never").exists());
+}
+
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(fanout_path())
+        .args([
+            "-j2",
+            "sh",
+            "-c",
+            "sleep 0.{}; echo {}",
+            ":::",
+            "1",
+            "3",
+            "5",
+            "7",
+            "9",
+        ])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "1\n");
+    // The reader is gone (`| head -1`).
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = pipe.read_to_string(&mut err);
+        err
+    });
+    let mut status = None;
+    assert!(wait_until(BOUND, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    }));
+    assert_eq!(status.unwrap().code(), Some(141));
+    assert_eq!(reader.join().unwrap(), "", "no summary, no warnings");
+}
