@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::config::ResumeMode;
-use crate::job::JobRecord;
+use crate::job::{JobOutcome, JobRecord};
 use crate::report::events::RunEvent;
 use crate::report::{ReportError, Reporter};
 
@@ -31,6 +31,14 @@ pub enum JoblogError {
         "`{path}` is not a joblog (its first line is not GNU parallel's joblog header); give another --joblog path"
     )]
     NotAJoblog { path: PathBuf },
+    #[error(
+        "cannot write joblog `{path}`: {source}; free some space or give another --joblog path"
+    )]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("joblog `{path}` line {line} is malformed; fix or remove that line to resume")]
     Malformed { path: PathBuf, line: usize },
 }
@@ -66,7 +74,8 @@ pub fn read_done(path: &Path, mode: ResumeMode) -> Result<(HashSet<u64>, u64), J
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(open_err(e)),
     }
-    if text.is_empty() {
+    // Empty, or a header torn by a crash before any job ended: nothing is done yet.
+    if text.len() < HEADER.len() && HEADER.starts_with(text.as_str()) {
         return Ok((HashSet::new(), 0));
     }
     if !text.starts_with(HEADER.trim_end()) {
@@ -140,7 +149,11 @@ impl JoblogWriter {
             None => File::create(path).map_err(open_err)?,
         };
         if file.metadata().map_err(open_err)?.len() == 0 {
-            file.write_all(HEADER.as_bytes()).map_err(open_err)?;
+            file.write_all(HEADER.as_bytes())
+                .map_err(|source| JoblogError::Write {
+                    path: path.to_owned(),
+                    source,
+                })?;
         }
         Ok(JoblogWriter {
             file,
@@ -175,6 +188,11 @@ impl JoblogWriter {
 impl Reporter for JoblogWriter {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
         if let RunEvent::JobFinished { record, .. } = event {
+            // A job fanout itself ended (`--halt now`, a signal) did not finish: it is left out
+            // so that `--resume` runs it again.
+            if matches!(record.outcome, JobOutcome::Cancelled { .. }) {
+                return Ok(());
+            }
             let line = self.line(record);
             self.file.write_all(line.as_bytes()).map_err(|e| {
                 ReportError::Fatal(format!(

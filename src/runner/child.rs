@@ -168,6 +168,8 @@ async fn run_attempt(
     };
     let waiting = async {
         let mut cancel = shared.cancel.subscribe();
+        // A cancellation that came while this job was being spawned must still reach it.
+        cancel.mark_changed();
         let deadline = config.timeout.map(|t| t0 + t);
         let mut slow_at = config.slow.map(|s| t0 + s);
         // The signals still to send, and when to send the next one.
@@ -276,8 +278,9 @@ async fn run_attempt(
 fn outcome_of(st: ExitStatus, ending: Option<Ending>, cancel_signal: Option<i32>) -> JobOutcome {
     use std::os::unix::process::ExitStatusExt;
     match (ending, st.code(), st.signal()) {
-        (_, Some(0), _) => JobOutcome::Success,
+        // A job past its timeout is timed out even if it caught the signal and exited 0.
         (Some(Ending::Timeout), _, sig) => JobOutcome::TimedOut { signal: sig },
+        (_, Some(0), _) => JobOutcome::Success,
         (Some(Ending::Cancel), _, sig) => JobOutcome::Cancelled {
             signal: sig.or(cancel_signal),
         },

@@ -164,6 +164,10 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
             }
             Some(Ok(a)) => a,
         };
+        // A cancellation may have come while the input was read: start nothing after it.
+        if shared.cancel.reason().is_some() {
+            break;
+        }
         seq += 1;
         if parts.skip.contains(&seq) {
             skipped += 1;

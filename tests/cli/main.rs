@@ -3,6 +3,9 @@
 
 mod core;
 mod engine;
+mod faults;
+mod joblog;
+mod signals;
 #[allow(
     dead_code,
     reason = "shared helpers: not every test module uses every one"
