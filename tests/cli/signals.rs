@@ -171,11 +171,10 @@ fn a_second_signal_kills_at_once() {
         alive(child.id() as i32),
         "fanout waits out the grace after one signal"
     );
-    signal(&child, Signal::SIGTERM);
+    signal(&child, Signal::SIGINT);
     let (st, _) = finish(child, Duration::from_secs(30));
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
-    // The first signal decides the exit code.
-    assert!(matches!(st.code(), Some(130 | 143)), "{st:?}");
+    assert_eq!(st.code(), Some(130));
     assert!(!alive(read_pid(&pidf)));
 }
 
@@ -225,6 +224,34 @@ fn nothing_a_job_started_outlives_a_normal_run() {
             );
         }
     }
+}
+
+#[test]
+fn escapees_are_ended_when_their_job_ends_not_only_at_the_end_of_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let job = tree_job(d);
+    let check = d.join("check.sh");
+    // Runs after job `a` (-j1): waits until a's three leftovers are gone, up to 10 s.
+    script(
+        &check,
+        &format!(
+            "cd {}
+i=0
+for p in $(cat group.a setsid.a orphan.a); do
+  while [ -e /proc/$p ] && ! grep -q '^State:.Z' /proc/$p/status 2>/dev/null; do
+    sleep 0.05; i=$((i+1)); [ $i -gt 200 ] && {{ echo \"alive $p\" > verdict; exit 1; }}
+  done
+done
+echo gone > verdict",
+            s(d)
+        ),
+    );
+    let first = format!("{} a 0", s(&job));
+    let child = start(d, &["--no-summary", "-j1", ":::", &first, s(&check)]);
+    let (st, _) = finish(child, Duration::from_secs(30));
+    assert_eq!(lines_of(&d.join("verdict")), ["gone"]);
+    assert_eq!(st.code(), Some(0));
 }
 
 #[test]
