@@ -130,9 +130,15 @@ async fn run_attempt(
                     })
                     .await;
             }
+            // Given up because the run is stopping: the job never ran, and runs on resume.
+            let outcome = if is_transient(&e) && shared.cancel.reason().is_some() {
+                JobOutcome::Cancelled { signal: None }
+            } else {
+                JobOutcome::SpawnFailed { code }
+            };
             return Finished {
                 tag: tag.clone(),
-                record: record(JobOutcome::SpawnFailed { code }, 0, &out),
+                record: record(outcome, 0, &out),
                 stdout: Vec::new(),
                 stderr: out.stderr,
             };
@@ -249,7 +255,7 @@ async fn run_attempt(
             _ = &mut linger, if lingering && captured.is_none() => {
                 lingering = false;
                 let tracked = shared.tracked.clone();
-                let _ = tokio::task::spawn_blocking(move || super::reaper::kill_pipe_holders(&inodes, &tracked)).await;
+                let _ = super::reaper::on_worker(move || super::reaper::kill_pipe_holders(&inodes, &tracked)).await;
             }
         }
     }
@@ -394,7 +400,12 @@ async fn spawn(
             Ok(c) => return Ok(c),
             Err(e) if is_transient(&e) && Instant::now() < give_up => {
                 tracing::debug!(seq = job.id.0, error = %e, "spawn failed for lack of resources; retrying");
-                tokio::time::sleep(backoff).await;
+                // A stopping run does not wait for resources to start one more job.
+                let mut cancel = shared.cancel.subscribe();
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = cancel.wait_for(Option::is_some) => return Err(e),
+                }
                 backoff = (backoff * 2).min(Duration::from_millis(500));
             }
             Err(e) => return Err(e),

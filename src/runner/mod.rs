@@ -116,6 +116,7 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
     let t0 = Instant::now();
     let slots = config.slots.max(1);
     let tracked: reaper::TrackedSet = Default::default();
+    reaper::start_worker();
     let reap = config.reap_orphans && reaper::become_subreaper();
     let reaper_task = reap.then(|| tokio::spawn(reaper::run(tracked.clone())));
     let shared = Arc::new(Shared {

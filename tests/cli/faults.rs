@@ -620,51 +620,125 @@ fn few_file_descriptors_delay_spawns_but_lose_no_job() {
     assert_eq!(got, (1..=120).collect::<Vec<_>>());
 }
 
-#[test]
-fn a_process_limit_delays_spawns_but_loses_no_job() {
-    let cg = std::path::PathBuf::from(format!(
-        "/sys/fs/cgroup/pids/fanout-test-{}",
-        std::process::id()
-    ));
-    if std::fs::create_dir(&cg).is_err() || std::fs::write(cg.join("pids.max"), "24").is_err() {
-        eprintln!("note: no cgroup v1 pids controller here; process limit test skipped");
-        let _ = std::fs::remove_dir(&cg);
-        return;
+/// A cgroup v1 `pids` group with a task limit, removed when dropped.
+struct PidsCgroup(std::path::PathBuf);
+
+impl PidsCgroup {
+    fn new(name: &str, max: u32) -> Option<PidsCgroup> {
+        let cg = std::path::PathBuf::from(format!(
+            "/sys/fs/cgroup/pids/fanout-{name}-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir(&cg).ok()?;
+        let cg = PidsCgroup(cg);
+        std::fs::write(cg.0.join("pids.max"), max.to_string()).ok()?;
+        Some(cg)
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    // fanout and its threads take some of the 24 tasks; 30 slots of `sleep` cannot all start.
-    let cmd = format!(
-        "echo $$ > {}/cgroup.procs && exec {} --no-summary -j 30 --joblog {}/jl sleep ::: $(yes 0.3 | head -n 60)",
-        s(&cg),
-        fanout_path().display(),
-        s(dir.path())
-    );
-    let mut child = std::process::Command::new("sh")
-        .args(["-c", &cmd])
-        .stdout(std::fs::File::create(&out).unwrap())
-        .spawn()
-        .unwrap();
-    let done = wait_until(BOUND, || child.try_wait().unwrap().is_some());
+
+    /// A shell command that moves itself into the group, then runs fanout with `args`.
+    fn command(&self, args: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args([
+            "-c",
+            &format!(
+                "echo $$ > {}/cgroup.procs && exec {} {args}",
+                s(&self.0),
+                fanout_path().display()
+            ),
+        ]);
+        cmd
+    }
+
+    /// How many forks the limit refused (`max N` in pids.events).
+    fn refused(&self) -> u64 {
+        std::fs::read_to_string(self.0.join("pids.events"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        wait_until(Duration::from_secs(5), || {
+            std::fs::remove_dir(&self.0).is_ok()
+        });
+    }
+}
+
+/// Waits for `child` up to `bound`, killing it if it hangs; None when it hung.
+fn wait_bounded(
+    mut child: std::process::Child,
+    bound: Duration,
+) -> Option<std::process::ExitStatus> {
+    let done = wait_until(bound, || child.try_wait().unwrap().is_some());
     if !done {
         let _ = child.kill();
     }
-    let status = child.wait().unwrap();
-    // `max N`: how many forks the limit refused. Without any, the test proved nothing.
-    let refused: u64 = std::fs::read_to_string(cg.join("pids.events"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert!(wait_until(Duration::from_secs(5), || std::fs::remove_dir(
-        &cg
-    )
-    .is_ok()));
-    assert!(refused > 0, "the process limit was never hit");
-    assert!(done, "fanout hung under a process limit");
+    let st = child.wait().unwrap();
+    done.then_some(st)
+}
+
+#[test]
+fn a_process_limit_delays_spawns_but_loses_no_job() {
+    let Some(cg) = PidsCgroup::new("limit", 24) else {
+        eprintln!("note: no cgroup v1 pids controller here; process limit test skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // fanout and its threads take some of the 24 tasks; 30 slots of `sleep` cannot all start.
+    let child = cg
+        .command(&format!(
+            "--no-summary -j 30 --joblog {}/jl sleep ::: $(yes 0.3 | head -n 60)",
+            s(dir.path())
+        ))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(child, BOUND).expect("fanout hung under a process limit");
+    // Without a refused fork, the test proved nothing.
+    assert!(cg.refused() > 0, "the process limit was never hit");
     assert_eq!(status.code(), Some(0));
     let rows = joblog_rows(&dir.path().join("jl"));
     assert_eq!(rows.len(), 60);
     assert!(rows.iter().all(|r| r[6] == "0"), "{rows:?}");
+}
+
+#[test]
+fn a_signal_stops_spawn_retries_at_once_and_nothing_panics() {
+    let Some(cg) = PidsCgroup::new("signal", 12) else {
+        eprintln!("note: no cgroup v1 pids controller here; process limit test skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let err = dir.path().join("stderr");
+    let jl = dir.path().join("jl");
+    // Far fewer tasks than slots: most spawns are refused and retried, and no thread can be
+    // made once the first jobs run.
+    let child = cg
+        .command(&format!(
+            "--no-summary -j 20 --joblog {} sleep ::: $(yes 60 | head -n 20)",
+            s(&jl)
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    assert!(wait_until(Duration::from_secs(30), || cg.refused() > 20));
+    let t0 = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_bounded(child, Duration::from_secs(30)).expect("fanout hung");
+    assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
+    assert_eq!(status.code(), Some(143));
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert!(!text.contains("panicked"), "{text}");
+    // Nothing finished: the jobs that ran were ended, the others never started.
+    assert!(joblog_rows(&jl).is_empty());
 }
