@@ -23,6 +23,9 @@ use crate::report::events::{CancelReason, RunEvent, Stream};
 const LINGER: Duration = Duration::from_millis(200);
 /// How long a spawn that failed for lack of resources (EMFILE, EAGAIN...) is retried.
 const SPAWN_PATIENCE: Duration = Duration::from_secs(30);
+/// The same when no other job runs: none will end to free what is missing, so waiting long
+/// would only stall the run (fanout's own files may be all a low `ulimit -n` allows).
+const LONE_SPAWN_PATIENCE: Duration = Duration::from_secs(2);
 
 /// The end of one job, ready to merge and report.
 pub(crate) struct Finished {
@@ -383,10 +386,10 @@ async fn spawn(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let give_up = Instant::now() + SPAWN_PATIENCE;
+    let first_try = Instant::now();
     let mut backoff = Duration::from_millis(5);
     loop {
-        let result = {
+        let (result, others_running) = {
             // Held across spawn so the reaper never takes our new child for an orphan.
             let mut t = shared.tracked.lock().expect("never poisoned");
             let r = cmd.spawn();
@@ -394,11 +397,16 @@ async fn spawn(
                 t.children.insert(c.id().unwrap_or(0), job.id.0);
                 t.running.insert(job.id.0);
             }
-            r
+            (r, !t.running.is_empty())
+        };
+        let patience = if others_running {
+            SPAWN_PATIENCE
+        } else {
+            LONE_SPAWN_PATIENCE
         };
         match result {
             Ok(c) => return Ok(c),
-            Err(e) if is_transient(&e) && Instant::now() < give_up => {
+            Err(e) if is_transient(&e) && first_try.elapsed() < patience => {
                 tracing::debug!(seq = job.id.0, error = %e, "spawn failed for lack of resources; retrying");
                 // A stopping run does not wait for resources to start one more job.
                 let mut cancel = shared.cancel.subscribe();

@@ -620,6 +620,37 @@ fn few_file_descriptors_delay_spawns_but_lose_no_job() {
     assert_eq!(got, (1..=120).collect::<Vec<_>>());
 }
 
+#[test]
+fn with_no_descriptor_to_spare_jobs_fail_quickly_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let jl = dir.path().join("jl");
+    let err = dir.path().join("err");
+    // 12 descriptors: fanout's own use them all, so no job can ever start.
+    let cmd = format!(
+        "ulimit -n 12 && exec {} --no-summary -j 2 --joblog {} true ::: 1 2 3 4 2> {}",
+        fanout_path().display(),
+        s(&jl),
+        s(&err)
+    );
+    let t0 = Instant::now();
+    let child = std::process::Command::new("sh")
+        .args(["-c", &cmd])
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(child, BOUND).expect("fanout hung");
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    assert_eq!(status.code(), Some(4));
+    let rows = joblog_rows(&jl);
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| r[6] == "126"), "{rows:?}");
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert_eq!(
+        text.matches("cannot start: Too many open files").count(),
+        4,
+        "{text}"
+    );
+}
+
 /// A cgroup v1 `pids` group with a task limit, removed when dropped.
 struct PidsCgroup(std::path::PathBuf);
 
