@@ -302,7 +302,16 @@ fn jobs_ended_by_a_signal_run_again_on_resume() {
     let rerun = wait_until(Duration::from_secs(30), || {
         counts(&side, "start").values().sum::<usize>() == 5
     });
-    let _ = child.kill();
+    // SIGTERM, not SIGKILL: fanout ends its jobs rather than leaving them behind.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    if !wait_until(Duration::from_secs(30), || {
+        child.try_wait().unwrap().is_some()
+    }) {
+        let _ = child.kill();
+    }
     let _ = child.wait();
     assert!(rerun, "{:?}", counts(&side, "start"));
     assert_eq!(counts(&side, "start")[&1], 1);
