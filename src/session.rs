@@ -13,6 +13,7 @@ use crate::exec::{Executor, Local};
 use crate::input::{ArgStream, SourceKind};
 use crate::job::{Job, JobId};
 use crate::report::console::Console;
+use crate::report::events::CancelReason;
 use crate::report::output::OutputPrinter;
 use crate::report::{self, ReportError, Reporter};
 use crate::results::ResultStore;
@@ -159,6 +160,14 @@ pub fn dry_run(config: &Config, prepared: Prepared) -> Result<i32, SetupError> {
     }
 }
 
+async fn finishes_within<T>(handle: &std::thread::JoinHandle<T>, bound: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + bound;
+    while !handle.is_finished() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    handle.is_finished()
+}
+
 /// Runs the whole session and returns the exit code. `cancel` is the shutdown trigger
 /// (wired to signals by `main`, or cancelled directly by tests).
 pub async fn run(
@@ -216,7 +225,17 @@ pub async fn run(
         },
     )
     .await;
-    let errors = thread.handle.join().unwrap_or_default();
+    // Interrupted: wait a little for the reporters, not for ever on a stdout nobody reads.
+    let interrupted = matches!(
+        summary.cancel,
+        Some(CancelReason::Signal(_) | CancelReason::SecondSignal(_))
+    );
+    let stuck = interrupted && !finishes_within(&thread.handle, Duration::from_secs(2)).await;
+    let errors = if stuck {
+        Vec::new()
+    } else {
+        thread.handle.join().unwrap_or_default()
+    };
     if let Some(e) = input_error {
         return Err(e.into());
     }

@@ -41,9 +41,19 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Sends an event to the reporters; waits when they are behind (backpressure on output).
+    /// After a second signal nothing waits any more: the event is dropped if the reporters are
+    /// stuck (a reader that stopped reading our stdout), so the run can end at once.
     pub async fn emit(&self, event: RunEvent) {
-        // The only error is a closed channel, when the reporters are gone: nothing to tell.
-        let _ = self.events.send(event).await;
+        use mpsc::error::TrySendError;
+        // The only other error is a closed channel, when the reporters are gone: nothing to tell.
+        let Err(TrySendError::Full(event)) = self.events.try_send(event) else {
+            return;
+        };
+        let mut cancel = self.cancel.subscribe();
+        tokio::select! {
+            _ = self.events.send(event) => {}
+            _ = cancel.wait_for(|r| matches!(r, Some(CancelReason::SecondSignal(_)))) => {}
+        }
     }
 
     fn take_slot(&self) -> u32 {
@@ -130,6 +140,10 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
         free_slots: Mutex::new((1..=slots as u32).rev().collect()),
         config,
     });
+    let deadline = tokio::spawn(force_after_grace(
+        shared.cancel.clone(),
+        shared.config.grace + FORCE_MARGIN,
+    ));
     shared
         .emit(RunEvent::RunStarted {
             version: env!("CARGO_PKG_VERSION"),
@@ -214,6 +228,7 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
     }
     tracker.close();
     tracker.wait().await;
+    deadline.abort();
     if let Some(task) = reaper_task {
         task.abort();
         reaper::sweep_all(tracked, std::time::Duration::from_secs(2)).await;
@@ -230,6 +245,24 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
         })
         .await;
     (summary, input_error)
+}
+
+/// How long after the grace a signalled run may still take to wind down (write out what the
+/// jobs left) before it is forced to end; with the default 5 s grace, under docker's 10 s.
+const FORCE_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// After a first signal, gives the run `bound` to end; then escalates as a second signal would,
+/// so a reader that stopped reading our stdout cannot keep fanout alive.
+async fn force_after_grace(cancel: Cancel, bound: std::time::Duration) {
+    let mut rx = cancel.subscribe();
+    let signalled = rx
+        .wait_for(|r| matches!(r, Some(CancelReason::Signal(_))))
+        .await
+        .map(|r| *r);
+    if let Ok(Some(CancelReason::Signal(sig))) = signalled {
+        tokio::time::sleep(bound).await;
+        cancel.escalate(CancelReason::SecondSignal(sig));
+    }
 }
 
 /// Settles the exit code: 128+N after signal N; for `--halt ...,fail=1` the failing job's own

@@ -398,3 +398,69 @@ esac",
         "job 4 never started: {rows:?}"
     );
 }
+
+// ---- a reader that stops reading ---------------------------------------------------------
+
+/// Starts fanout with its stdout on a pipe that nobody reads (the read end is kept open, so
+/// writes block rather than fail), running `job` once per value.
+fn start_unread(dir: &Path, args: &[&str]) -> (Child, std::process::ChildStdout) {
+    let mut cmd = Command::new(fanout_path());
+    cmd.env_remove("RUST_LOG")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("stderr")).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let out = child.stdout.take().unwrap();
+    (child, out)
+}
+
+#[test]
+fn a_reader_that_stops_reading_cannot_keep_fanout_alive_after_a_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Streamed: many small lines, so the events back up while stdout is stuck.
+    let chatty = d.join("chatty.sh");
+    script(&chatty, "echo > \"$1\"; while :; do echo x; done");
+    // Grouped: a megabyte kept whole, printed when the job ends.
+    let bulky = d.join("bulky.sh");
+    script(
+        &bulky,
+        "head -c 1000000 /dev/zero; echo > \"$1\"; exec sleep 60",
+    );
+    for (mode, job, signals) in [
+        ("--line-buffer", &chatty, 1),
+        ("--group", &bulky, 1),
+        ("--line-buffer", &chatty, 2),
+    ] {
+        let (m1, m2) = (d.join("m1"), d.join("m2"));
+        let _ = std::fs::remove_file(&m1);
+        let _ = std::fs::remove_file(&m2);
+        let (child, _unread) = start_unread(
+            d,
+            &[
+                "--no-summary",
+                mode,
+                "--grace",
+                "1",
+                "-j2",
+                s(job),
+                ":::",
+                s(&m1),
+                s(&m2),
+            ],
+        );
+        wait_for_files(&[m1, m2]);
+        std::thread::sleep(Duration::from_millis(500));
+        let t0 = Instant::now();
+        for _ in 0..signals {
+            signal(&child, Signal::SIGTERM);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (st, _) = finish(child, Duration::from_secs(30));
+        let took = t0.elapsed();
+        assert_eq!(st.code(), Some(143), "{mode} {signals}");
+        // Grace 1 s, 2 s for the jobs' output, 2 s for the reporters: well under 10 s.
+        assert!(took < Duration::from_secs(9), "{mode} {signals}: {took:?}");
+    }
+}
