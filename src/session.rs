@@ -197,11 +197,8 @@ pub async fn run(
         .as_deref()
         .is_some_and(|p| p.as_os_str() == "-");
 
+    // The joblog is written by the runner as each job ends: a job shown as done is in it.
     let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
-    // The joblog first: a job shown as done is already in the joblog.
-    if let Some(j) = joblog {
-        reporters.push(Box::new(j));
-    }
     reporters.push(Box::new(OutputPrinter::new(
         console.clone(),
         config.keep_order,
@@ -222,6 +219,7 @@ pub async fn run(
             events: thread.sender,
             cancel,
             store,
+            joblog: joblog.clone(),
         },
     )
     .await;
@@ -238,6 +236,9 @@ pub async fn run(
     };
     if let Some(e) = input_error {
         return Err(e.into());
+    }
+    if let Some(msg) = joblog.and_then(|j| j.failure()) {
+        return Err(SetupError::Usage(msg));
     }
     for e in errors {
         if let ReportError::Fatal(msg) = e {

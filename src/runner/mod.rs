@@ -23,6 +23,7 @@ use crate::input::{ArgStream, InputError};
 use crate::job::{Job, JobId};
 use crate::report::events::{CancelReason, RunEvent, RunSummary};
 use crate::results::ResultStore;
+use crate::results::joblog::JoblogWriter;
 use crate::template::Template;
 
 /// What every job task shares.
@@ -35,6 +36,7 @@ pub(crate) struct Shared {
     pub cancel: Cancel,
     pub events: mpsc::Sender<RunEvent>,
     pub tracked: reaper::TrackedSet,
+    pub joblog: Option<JoblogWriter>,
     /// Free slot numbers; a permit always finds one here.
     free_slots: Mutex<Vec<u32>>,
 }
@@ -117,6 +119,8 @@ pub struct RunParts {
     pub events: mpsc::Sender<RunEvent>,
     pub cancel: Cancel,
     pub store: ResultStore,
+    /// `--joblog`: a line is written here as each job ends, before any event about it.
+    pub joblog: Option<JoblogWriter>,
 }
 
 /// Runs every job and returns the summary, with its exit code settled. An input read error
@@ -137,6 +141,7 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
         cancel: parts.cancel,
         events: parts.events,
         tracked: tracked.clone(),
+        joblog: parts.joblog,
         free_slots: Mutex::new((1..=slots as u32).rev().collect()),
         config,
     });
@@ -196,6 +201,11 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
         let shared = shared.clone();
         tracker.spawn(async move {
             let fin = child::run_job(&shared, job, slot).await;
+            if let Some(j) = &shared.joblog
+                && !j.record(&fin.record)
+            {
+                shared.cancel.escalate(CancelReason::ReportFailed);
+            }
             shared
                 .tracked
                 .lock()

@@ -263,6 +263,7 @@ fn run_engine(config: Config, values: &[&str]) -> (RunSummary, Vec<RunEvent>) {
                 events: tx,
                 cancel: Cancel::new(),
                 store: ResultStore::new(),
+                joblog: None,
             },
         )
         .await;

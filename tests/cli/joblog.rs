@@ -426,3 +426,33 @@ fn a_joblog_that_fills_the_disk_stops_the_run_and_loses_nothing() {
     let all: HashSet<String> = first.into_iter().chain(second).collect();
     assert_eq!(all.len(), 1000);
 }
+
+#[test]
+fn joblog_lines_do_not_wait_for_a_stdout_nobody_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let jl = dir.path().join("jl");
+    // Each job prints more than a pipe holds; nobody reads fanout's stdout, so printing the
+    // first one blocks. The joblog must still get every line as its job ends.
+    let mut child = Command::new(fanout_path())
+        .args([
+            "--no-summary",
+            "-j2",
+            "--joblog",
+            s(&jl),
+            "sh",
+            "-c",
+            "head -c 200000 /dev/zero",
+        ])
+        .args([":::"])
+        .args(seqs(10))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _unread = child.stdout.take();
+    let all = wait_until(Duration::from_secs(30), || joblog_rows(&jl).len() == 10);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(all, "{} of 10 lines", joblog_rows(&jl).len());
+}
