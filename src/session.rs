@@ -198,13 +198,12 @@ pub async fn run(
         .is_some_and(|p| p.as_os_str() == "-");
 
     // The joblog is written by the runner as each job ends: a job shown as done is in it.
-    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
-    reporters.push(Box::new(OutputPrinter::new(
+    let reporters: Vec<Box<dyn Reporter>> = vec![Box::new(OutputPrinter::new(
         console.clone(),
         config.keep_order,
         !results_to_stdout,
         skip.clone(),
-    )));
+    ))];
     let thread = report::spawn(reporters, cancel.clone());
 
     let store = ResultStore::new();

@@ -254,6 +254,18 @@ mod tests {
     }
 
     #[test]
+    fn a_torn_header_means_nothing_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        std::fs::write(&p, &HEADER[..7]).unwrap();
+        let (skip, valid) = read_done(&p, ResumeMode::Resume).unwrap();
+        assert!(skip.is_empty());
+        assert_eq!(valid, 0);
+        drop(JoblogWriter::open(&p, Some(valid), ":").unwrap());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), HEADER);
+    }
+
+    #[test]
     fn garbage_in_the_middle_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("log");
