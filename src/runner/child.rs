@@ -65,15 +65,11 @@ pub(crate) async fn run_job(shared: &Arc<Shared>, job: Job, slot: u32) -> Finish
         let mut cancel = shared.cancel.subscribe();
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = cancel.wait_for(|c| c.is_some()) => return fin_cancelled(fin),
+            // The run is stopping: the failed attempt is the job's result (no retry starts).
+            _ = cancel.wait_for(|c| c.is_some()) => return fin,
         }
         attempt += 1;
     }
-}
-
-fn fin_cancelled(mut fin: Finished) -> Finished {
-    fin.record.outcome = JobOutcome::Cancelled { signal: None };
-    fin
 }
 
 /// Why the job's process group is being ended.

@@ -464,3 +464,39 @@ fn a_reader_that_stops_reading_cannot_keep_fanout_alive_after_a_signal() {
         assert!(took < Duration::from_secs(9), "{mode} {signals}: {took:?}");
     }
 }
+
+#[test]
+fn a_signal_during_a_retry_delay_ends_the_run_and_keeps_the_failed_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let job = d.join("job.sh");
+    script(&job, "echo x >> \"$1\"; exit 3");
+    let side = d.join("side");
+    let jl = d.join("jl");
+    let child = start(
+        d,
+        &[
+            "--no-summary",
+            "--retries",
+            "5",
+            "--retry-delay",
+            "60",
+            "--joblog",
+            s(&jl),
+            s(&job),
+            ":::",
+            s(&side),
+        ],
+    );
+    wait_for_files(std::slice::from_ref(&side));
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    signal(&child, Signal::SIGTERM);
+    let (st, _) = finish(child, Duration::from_secs(30));
+    assert_eq!(st.code(), Some(143));
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(lines_of(&side).len(), 1, "no retry started");
+    let rows = joblog_rows(&jl);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0][6], "3", "the failed attempt is the job's result");
+}
