@@ -5,6 +5,7 @@ mod core;
 mod engine;
 mod faults;
 mod joblog;
+mod limits;
 mod signals;
 #[allow(
     dead_code,
