@@ -39,6 +39,8 @@ fn bad_durations_sequences_halts_and_slots_are_usage_errors() {
             .code(255);
         let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
         assert!(err.contains("invalid"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("fanout: error: "), "{args:?}: {err}");
         assert!(out.get_output().stdout.is_empty(), "{args:?}");
     }
 }
