@@ -1,8 +1,8 @@
 //! The joblog in GNU parallel's format: a header, then one tab-separated line per finished job
 //! (`Seq Host Starttime JobRuntime Send Receive Exitval Signal Command`), written by the runner
-//! with one `write` as each job ends, so a crash loses no line of a finished job. On `--resume` the old
-//! joblog is read to find the jobs already done; a torn last line (a crash mid-write) is cut
-//! off and its job runs again.
+//! with one `write` as each job ends, so a crash loses no line of a finished job. On `--resume`
+//! the old joblog is read to find the jobs already done; a torn last line (a crash mid-write)
+//! is cut off and its job runs again.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
