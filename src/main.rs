@@ -52,12 +52,21 @@ fn main() -> ExitCode {
 /// `--help` and `--version` print and exit 0; a usage error is fanout's own error (255, as GNU
 /// parallel), not clap's default 2, so scripts see one code for every setup problem.
 fn usage_error(e: clap::Error) -> ExitCode {
-    let _ = e.print();
-    if e.use_stderr() {
-        ExitCode::from(exit::SETUP_ERROR as u8)
-    } else {
-        ExitCode::SUCCESS
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
     }
+    // One line, like every fanout error: clap's own line says what is wrong and what to write.
+    let text = e.render().to_string();
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("error");
+    match e.kind() {
+        clap::error::ErrorKind::ValueValidation => eprintln!("fanout: {line}"),
+        _ => eprintln!("fanout: {line}; see `fanout --help`"),
+    }
+    ExitCode::from(exit::SETUP_ERROR as u8)
 }
 
 /// Prints fanout's own error on one line and exits 255.

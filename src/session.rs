@@ -13,6 +13,7 @@ use crate::exec::{Executor, Local};
 use crate::input::{ArgStream, SourceKind};
 use crate::job::{Job, JobId};
 use crate::report::console::Console;
+use crate::report::events::CancelReason;
 use crate::report::log::LogReporter;
 use crate::report::output::OutputPrinter;
 use crate::report::progress::{self, ProgressReporter};
@@ -169,6 +170,14 @@ pub fn dry_run(config: &Config, prepared: Prepared) -> Result<i32, SetupError> {
     }
 }
 
+async fn finishes_within<T>(handle: &std::thread::JoinHandle<T>, bound: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + bound;
+    while !handle.is_finished() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    handle.is_finished()
+}
+
 /// Runs the whole session and returns the exit code. `cancel` is the shutdown trigger
 /// (wired to signals by `main`, or cancelled directly by tests).
 pub async fn run(
@@ -200,17 +209,13 @@ pub async fn run(
         .as_deref()
         .is_some_and(|p| p.as_os_str() == "-");
 
-    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
-    // The joblog first: a job shown as done is already in the joblog.
-    if let Some(j) = joblog {
-        reporters.push(Box::new(j));
-    }
-    reporters.push(Box::new(OutputPrinter::new(
+    // The joblog is written by the runner as each job ends: a job shown as done is in it.
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(OutputPrinter::new(
         console.clone(),
         config.keep_order,
         !results_to_stdout,
         skip.clone(),
-    )));
+    ))];
     // Results after the joblog: a job in a results file is already in the joblog.
     if let Some(path) = &options.results_json {
         let resume = config.resume != ResumeMode::Off;
@@ -248,6 +253,7 @@ pub async fn run(
             events: thread.sender,
             cancel,
             store,
+            joblog: joblog.clone(),
         },
     )
     .await;
@@ -256,9 +262,22 @@ pub async fn run(
         t.abort();
         let _ = t.await;
     }
-    let errors = thread.handle.join().unwrap_or_default();
+    // Interrupted: wait a little for the reporters, not for ever on a stdout nobody reads.
+    let interrupted = matches!(
+        summary.cancel,
+        Some(CancelReason::Signal(_) | CancelReason::SecondSignal(_))
+    );
+    let stuck = interrupted && !finishes_within(&thread.handle, Duration::from_secs(2)).await;
+    let errors = if stuck {
+        Vec::new()
+    } else {
+        thread.handle.join().unwrap_or_default()
+    };
     if let Some(e) = input_error {
         return Err(e.into());
+    }
+    if let Some(msg) = joblog.and_then(|j| j.failure()) {
+        return Err(SetupError::Usage(msg));
     }
     for e in errors {
         if let ReportError::Fatal(msg) = e {

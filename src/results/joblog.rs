@@ -1,19 +1,18 @@
 //! The joblog in GNU parallel's format: a header, then one tab-separated line per finished job
-//! (`Seq Host Starttime JobRuntime Send Receive Exitval Signal Command`), written with one
-//! `write` as each job ends, so a crash loses no line of a finished job. On `--resume` the old
-//! joblog is read to find the jobs already done; a torn last line (a crash mid-write) is cut
-//! off and its job runs again.
+//! (`Seq Host Starttime JobRuntime Send Receive Exitval Signal Command`), written by the runner
+//! with one `write` as each job ends, so a crash loses no line of a finished job. On `--resume`
+//! the old joblog is read to find the jobs already done; a torn last line (a crash mid-write)
+//! is cut off and its job runs again.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use crate::config::ResumeMode;
-use crate::job::JobRecord;
-use crate::report::events::RunEvent;
-use crate::report::{ReportError, Reporter};
+use crate::job::{JobOutcome, JobRecord};
 
 pub const HEADER: &str =
     "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n";
@@ -31,6 +30,14 @@ pub enum JoblogError {
         "`{path}` is not a joblog (its first line is not GNU parallel's joblog header); give another --joblog path"
     )]
     NotAJoblog { path: PathBuf },
+    #[error(
+        "cannot write joblog `{path}`: {source}; free some space or give another --joblog path"
+    )]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("joblog `{path}` line {line} is malformed; fix or remove that line to resume")]
     Malformed { path: PathBuf, line: usize },
 }
@@ -66,7 +73,8 @@ pub fn read_done(path: &Path, mode: ResumeMode) -> Result<(HashSet<u64>, u64), J
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(open_err(e)),
     }
-    if text.is_empty() {
+    // Empty, or a header torn by a crash before any job ended: nothing is done yet.
+    if text.len() < HEADER.len() && HEADER.starts_with(text.as_str()) {
         return Ok((HashSet::new(), 0));
     }
     if !text.starts_with(HEADER.trim_end()) {
@@ -110,11 +118,23 @@ pub fn read_done(path: &Path, mode: ResumeMode) -> Result<(HashSet<u64>, u64), J
     Ok((skip, valid))
 }
 
-/// Writes joblog lines as jobs finish.
+/// Writes joblog lines as jobs finish. A cheap handle: the runner writes through it from each
+/// job's task, the session keeps one to learn of a write error.
+///
+/// The line is written by the runner the moment its job ends, before any event about the job
+/// is sent, rather than by a reporter: a reporter waits behind job output that our stdout's
+/// reader may be slow to take, and a line waiting there would be lost to a SIGKILL.
+#[derive(Clone)]
 pub struct JoblogWriter {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
     file: File,
     path: PathBuf,
     host: String,
+    /// The first write error; nothing is written after it, so a torn line stays the last.
+    failed: Option<String>,
 }
 
 impl JoblogWriter {
@@ -140,51 +160,75 @@ impl JoblogWriter {
             None => File::create(path).map_err(open_err)?,
         };
         if file.metadata().map_err(open_err)?.len() == 0 {
-            file.write_all(HEADER.as_bytes()).map_err(open_err)?;
+            file.write_all(HEADER.as_bytes())
+                .map_err(|source| JoblogError::Write {
+                    path: path.to_owned(),
+                    source,
+                })?;
         }
         Ok(JoblogWriter {
-            file,
-            path: path.to_owned(),
-            host: host.to_owned(),
+            inner: Arc::new(Mutex::new(Inner {
+                file,
+                path: path.to_owned(),
+                host: host.to_owned(),
+                failed: None,
+            })),
         })
     }
 
-    fn line(&self, r: &JobRecord) -> String {
-        let start = r
-            .start
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let exitval = r.outcome.exit_code().unwrap_or(-1);
-        let signal = r.outcome.signal().unwrap_or(0);
-        // Tabs and newlines in a command would break the format: written as \t and \n.
-        let command = r.command.replace('\t', "\\t").replace('\n', "\\n");
-        format!(
-            "{}\t{}\t{:.3}\t{:.3}\t0\t{}\t{}\t{}\t{}\n",
-            r.id,
-            self.host,
-            start,
-            r.duration.as_secs_f64(),
-            r.stdout_bytes + r.stderr_bytes,
-            exitval,
-            signal,
-            command
-        )
+    /// Writes the line of a finished job with one `write` (unbuffered: once it returns, the
+    /// line is the kernel's and survives our death). A job fanout itself ended (`--halt now`,
+    /// a signal) did not finish: it is left out so that `--resume` runs it again. Returns
+    /// false when the joblog cannot be written (now or before): the run must stop.
+    pub fn record(&self, r: &JobRecord) -> bool {
+        let mut inner = self
+            .inner
+            .lock()
+            .expect("never poisoned: no panics under it");
+        if inner.failed.is_some() {
+            return false;
+        }
+        if matches!(r.outcome, JobOutcome::Cancelled { .. }) {
+            return true;
+        }
+        let line = line(r, &inner.host);
+        if let Err(e) = inner.file.write_all(line.as_bytes()) {
+            inner.failed = Some(format!(
+                "failed to write joblog `{}`: {e}; the run was stopped (use --resume to go on once it is writable)",
+                inner.path.display()
+            ));
+            return false;
+        }
+        true
+    }
+
+    /// The write error that stopped the run, if one did.
+    pub fn failure(&self) -> Option<String> {
+        self.inner.lock().expect("never poisoned").failed.clone()
     }
 }
 
-impl Reporter for JoblogWriter {
-    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
-        if let RunEvent::JobFinished { record, .. } = event {
-            let line = self.line(record);
-            self.file.write_all(line.as_bytes()).map_err(|e| {
-                ReportError::Fatal(format!(
-                    "failed to write joblog `{}`: {e}; the run was stopped (use --resume to go on once it is writable)",
-                    self.path.display()
-                ))
-            })?;
-        }
-        Ok(())
-    }
+/// One joblog line, newline included.
+fn line(r: &JobRecord, host: &str) -> String {
+    let start = r
+        .start
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let exitval = r.outcome.exit_code().unwrap_or(-1);
+    let signal = r.outcome.signal().unwrap_or(0);
+    // Tabs and newlines in a command would break the format: written as \t and \n.
+    let command = r.command.replace('\t', "\\t").replace('\n', "\\n");
+    format!(
+        "{}\t{}\t{:.3}\t{:.3}\t0\t{}\t{}\t{}\t{}\n",
+        r.id,
+        host,
+        start,
+        r.duration.as_secs_f64(),
+        r.stdout_bytes + r.stderr_bytes,
+        exitval,
+        signal,
+        command
+    )
 }
 
 #[cfg(test)]
@@ -207,6 +251,18 @@ mod tests {
         let w = JoblogWriter::open(&p, Some(valid), ":").unwrap();
         drop(w);
         assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
+    }
+
+    #[test]
+    fn a_torn_header_means_nothing_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        std::fs::write(&p, &HEADER[..7]).unwrap();
+        let (skip, valid) = read_done(&p, ResumeMode::Resume).unwrap();
+        assert!(skip.is_empty());
+        assert_eq!(valid, 0);
+        drop(JoblogWriter::open(&p, Some(valid), ":").unwrap());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), HEADER);
     }
 
     #[test]

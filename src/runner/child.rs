@@ -23,6 +23,9 @@ use crate::report::events::{CancelReason, RunEvent, Stream};
 const LINGER: Duration = Duration::from_millis(200);
 /// How long a spawn that failed for lack of resources (EMFILE, EAGAIN...) is retried.
 const SPAWN_PATIENCE: Duration = Duration::from_secs(30);
+/// The same when no other job runs: none will end to free what is missing, so waiting long
+/// would only stall the run (fanout's own files may be all a low `ulimit -n` allows).
+const LONE_SPAWN_PATIENCE: Duration = Duration::from_secs(2);
 
 /// The end of one job, ready to merge and report.
 pub(crate) struct Finished {
@@ -62,15 +65,11 @@ pub(crate) async fn run_job(shared: &Arc<Shared>, job: Job, slot: u32) -> Finish
         let mut cancel = shared.cancel.subscribe();
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = cancel.wait_for(|c| c.is_some()) => return fin_cancelled(fin),
+            // The run is stopping: the failed attempt is the job's result (no retry starts).
+            _ = cancel.wait_for(|c| c.is_some()) => return fin,
         }
         attempt += 1;
     }
-}
-
-fn fin_cancelled(mut fin: Finished) -> Finished {
-    fin.record.outcome = JobOutcome::Cancelled { signal: None };
-    fin
 }
 
 /// Why the job's process group is being ended.
@@ -130,9 +129,15 @@ async fn run_attempt(
                     })
                     .await;
             }
+            // Given up because the run is stopping: the job never ran, and runs on resume.
+            let outcome = if is_transient(&e) && shared.cancel.reason().is_some() {
+                JobOutcome::Cancelled { signal: None }
+            } else {
+                JobOutcome::SpawnFailed { code }
+            };
             return Finished {
                 tag: tag.clone(),
-                record: record(JobOutcome::SpawnFailed { code }, 0, &out),
+                record: record(outcome, 0, &out),
                 stdout: Vec::new(),
                 stderr: out.stderr,
             };
@@ -168,7 +173,7 @@ async fn run_attempt(
     };
     let waiting = async {
         let mut cancel = shared.cancel.subscribe();
-        // A cancel that came between the scheduler's check and this subscription counts too.
+        // A cancellation that came while this job was being spawned must still reach it.
         cancel.mark_changed();
         let deadline = config.timeout.map(|t| t0 + t);
         let mut slow_at = config.slow.map(|s| t0 + s);
@@ -249,7 +254,7 @@ async fn run_attempt(
             _ = &mut linger, if lingering && captured.is_none() => {
                 lingering = false;
                 let tracked = shared.tracked.clone();
-                let _ = tokio::task::spawn_blocking(move || super::reaper::kill_pipe_holders(&inodes, &tracked)).await;
+                let _ = super::reaper::on_worker(move || super::reaper::kill_pipe_holders(&inodes, &tracked)).await;
             }
         }
     }
@@ -278,8 +283,9 @@ async fn run_attempt(
 fn outcome_of(st: ExitStatus, ending: Option<Ending>, cancel_signal: Option<i32>) -> JobOutcome {
     use std::os::unix::process::ExitStatusExt;
     match (ending, st.code(), st.signal()) {
-        (_, Some(0), _) => JobOutcome::Success,
+        // A job past its timeout is timed out even if it caught the signal and exited 0.
         (Some(Ending::Timeout), _, sig) => JobOutcome::TimedOut { signal: sig },
+        (_, Some(0), _) => JobOutcome::Success,
         (Some(Ending::Cancel), _, sig) => JobOutcome::Cancelled {
             signal: sig.or(cancel_signal),
         },
@@ -376,10 +382,10 @@ async fn spawn(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let give_up = Instant::now() + SPAWN_PATIENCE;
+    let first_try = Instant::now();
     let mut backoff = Duration::from_millis(5);
     loop {
-        let result = {
+        let (result, others_running) = {
             // Held across spawn so the reaper never takes our new child for an orphan.
             let mut t = shared.tracked.lock().expect("never poisoned");
             let r = cmd.spawn();
@@ -387,13 +393,23 @@ async fn spawn(
                 t.children.insert(c.id().unwrap_or(0), job.id.0);
                 t.running.insert(job.id.0);
             }
-            r
+            (r, !t.running.is_empty())
+        };
+        let patience = if others_running {
+            SPAWN_PATIENCE
+        } else {
+            LONE_SPAWN_PATIENCE
         };
         match result {
             Ok(c) => return Ok(c),
-            Err(e) if is_transient(&e) && Instant::now() < give_up => {
+            Err(e) if is_transient(&e) && first_try.elapsed() < patience => {
                 tracing::debug!(seq = job.id.0, error = %e, "spawn failed for lack of resources; retrying");
-                tokio::time::sleep(backoff).await;
+                // A stopping run does not wait for resources to start one more job.
+                let mut cancel = shared.cancel.subscribe();
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = cancel.wait_for(Option::is_some) => return Err(e),
+                }
                 backoff = (backoff * 2).min(Duration::from_millis(500));
             }
             Err(e) => return Err(e),

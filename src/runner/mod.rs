@@ -23,6 +23,7 @@ use crate::input::{ArgStream, InputError};
 use crate::job::{Job, JobId};
 use crate::report::events::{CancelReason, RunEvent, RunSummary};
 use crate::results::ResultStore;
+use crate::results::joblog::JoblogWriter;
 use crate::template::Template;
 
 /// What every job task shares.
@@ -35,15 +36,26 @@ pub(crate) struct Shared {
     pub cancel: Cancel,
     pub events: mpsc::Sender<RunEvent>,
     pub tracked: reaper::TrackedSet,
+    pub joblog: Option<JoblogWriter>,
     /// Free slot numbers; a permit always finds one here.
     free_slots: Mutex<Vec<u32>>,
 }
 
 impl Shared {
     /// Sends an event to the reporters; waits when they are behind (backpressure on output).
+    /// After a second signal nothing waits any more: the event is dropped if the reporters are
+    /// stuck (a reader that stopped reading our stdout), so the run can end at once.
     pub async fn emit(&self, event: RunEvent) {
-        // The only error is a closed channel, when the reporters are gone: nothing to tell.
-        let _ = self.events.send(event).await;
+        use mpsc::error::TrySendError;
+        // The only other error is a closed channel, when the reporters are gone: nothing to tell.
+        let Err(TrySendError::Full(event)) = self.events.try_send(event) else {
+            return;
+        };
+        let mut cancel = self.cancel.subscribe();
+        tokio::select! {
+            _ = self.events.send(event) => {}
+            _ = cancel.wait_for(|r| matches!(r, Some(CancelReason::SecondSignal(_)))) => {}
+        }
     }
 
     fn take_slot(&self) -> u32 {
@@ -107,6 +119,8 @@ pub struct RunParts {
     pub events: mpsc::Sender<RunEvent>,
     pub cancel: Cancel,
     pub store: ResultStore,
+    /// `--joblog`: a line is written here as each job ends, before any event about it.
+    pub joblog: Option<JoblogWriter>,
 }
 
 /// Runs every job and returns the summary, with its exit code settled. An input read error
@@ -116,6 +130,7 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
     let t0 = Instant::now();
     let slots = config.slots.max(1);
     let tracked: reaper::TrackedSet = Default::default();
+    reaper::start_worker();
     let reap = config.reap_orphans && reaper::become_subreaper();
     let reaper_task = reap.then(|| tokio::spawn(reaper::run(tracked.clone())));
     let shared = Arc::new(Shared {
@@ -126,9 +141,14 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
         cancel: parts.cancel,
         events: parts.events,
         tracked: tracked.clone(),
+        joblog: parts.joblog,
         free_slots: Mutex::new((1..=slots as u32).rev().collect()),
         config,
     });
+    let deadline = tokio::spawn(force_after_grace(
+        shared.cancel.clone(),
+        shared.config.grace + FORCE_MARGIN,
+    ));
     shared
         .emit(RunEvent::RunStarted {
             version: env!("CARGO_PKG_VERSION"),
@@ -164,6 +184,10 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
             }
             Some(Ok(a)) => a,
         };
+        // A cancellation may have come while the input was read: start nothing after it.
+        if shared.cancel.reason().is_some() {
+            break;
+        }
         seq += 1;
         if parts.skip.contains(&seq) {
             skipped += 1;
@@ -177,6 +201,11 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
         let shared = shared.clone();
         tracker.spawn(async move {
             let fin = child::run_job(&shared, job, slot).await;
+            if let Some(j) = &shared.joblog
+                && !j.record(&fin.record)
+            {
+                shared.cancel.escalate(CancelReason::ReportFailed);
+            }
             shared
                 .tracked
                 .lock()
@@ -209,6 +238,7 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
     }
     tracker.close();
     tracker.wait().await;
+    deadline.abort();
     if let Some(task) = reaper_task {
         task.abort();
         reaper::sweep_all(tracked, std::time::Duration::from_secs(2)).await;
@@ -225,6 +255,24 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
         })
         .await;
     (summary, input_error)
+}
+
+/// How long after the grace a signalled run may still take to wind down (write out what the
+/// jobs left) before it is forced to end; with the default 5 s grace, under docker's 10 s.
+const FORCE_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// After a first signal, gives the run `bound` to end; then escalates as a second signal would,
+/// so a reader that stopped reading our stdout cannot keep fanout alive.
+async fn force_after_grace(cancel: Cancel, bound: std::time::Duration) {
+    let mut rx = cancel.subscribe();
+    let signalled = rx
+        .wait_for(|r| matches!(r, Some(CancelReason::Signal(_))))
+        .await
+        .map(|r| *r);
+    if let Ok(Some(CancelReason::Signal(sig))) = signalled {
+        tokio::time::sleep(bound).await;
+        cancel.escalate(CancelReason::SecondSignal(sig));
+    }
 }
 
 /// Settles the exit code: 128+N after signal N; for `--halt ...,fail=1` the failing job's own

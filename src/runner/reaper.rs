@@ -6,7 +6,7 @@
 //! so it never steals a job's exit status from tokio.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -23,6 +23,45 @@ pub struct Tracked {
 /// Shared between the spawning code and the reaper; the lock is held around `spawn()` so the
 /// reaper never sees one of our own children before it is tracked.
 pub type TrackedSet = Arc<Mutex<Tracked>>;
+
+type Work = Box<dyn FnOnce() + Send>;
+
+/// The thread that does the /proc scans (sweeps, pipe holders), one per process.
+static WORKER: OnceLock<std::sync::mpsc::Sender<Work>> = OnceLock::new();
+
+/// Starts the /proc worker thread, before any job. tokio's `spawn_blocking` panics when it has
+/// no thread and the system refuses a new one (a process limit reached by the jobs); a thread
+/// made while threads are still available never needs another. False if it could not start
+/// (the scans then run in place).
+pub fn start_worker() -> bool {
+    if WORKER.get().is_some() {
+        return true;
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<Work>();
+    let started = std::thread::Builder::new()
+        .name("fanout-proc".into())
+        .spawn(move || {
+            for work in rx {
+                work();
+            }
+        })
+        .is_ok();
+    // Two runs starting at once: the loser's thread ends as its sender is dropped here.
+    started && (WORKER.set(tx).is_ok() || WORKER.get().is_some())
+}
+
+/// Runs `f` on the /proc worker thread (in place when there is none) and returns its result.
+pub async fn on_worker<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+    let Some(tx) = WORKER.get() else {
+        return Some(f());
+    };
+    let (done, result) = tokio::sync::oneshot::channel();
+    tx.send(Box::new(move || {
+        let _ = done.send(f());
+    }))
+    .ok()?;
+    result.await.ok()
+}
 
 /// Asks the kernel to re-parent orphaned descendants to this process.
 pub fn become_subreaper() -> bool {
@@ -141,7 +180,7 @@ pub async fn run(tracked: TrackedSet) {
             None => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
         }
         let t = tracked.clone();
-        let _ = tokio::task::spawn_blocking(move || sweep(&t, false)).await;
+        let _ = on_worker(move || sweep(&t, false)).await;
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

@@ -79,6 +79,7 @@ fn the_runner_drives_any_executor_and_reports_through_events() {
                 events: tx,
                 cancel: Cancel::new(),
                 store: ResultStore::new(),
+                joblog: None,
             },
         )
         .await;

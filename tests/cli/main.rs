@@ -3,8 +3,12 @@
 
 mod core;
 mod engine;
+mod faults;
+mod joblog;
+mod limits;
 mod observe;
 mod results;
+mod signals;
 #[allow(
     dead_code,
     reason = "shared helpers: not every test module uses every one"
