@@ -362,8 +362,58 @@ pub fn parse(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
                 a
             }
         })
-        .try_get_matches_from(argv)?;
-    Cli::from_arg_matches_mut(&mut m)
+        .try_get_matches_from(argv)
+        .map_err(one_line)?;
+    Cli::from_arg_matches_mut(&mut m).map_err(one_line)
+}
+
+/// Turns clap's several-line usage error (message, tip, usage, "For more information") into
+/// one line that says what is wrong and what to do, like fanout's other errors. `--help` and
+/// `--version` pass through untouched.
+fn one_line(e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !e.use_stderr() {
+        return e;
+    }
+    let rendered = e.render().to_string();
+    let mut parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .map(|l| {
+            l.trim_start_matches("error:")
+                .trim_start_matches("tip:")
+                .trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+        })
+        .collect();
+    // A bad value that came from the environment: name the variable, or the user looks for it
+    // on the command line in vain.
+    let env_note = match (e.get(ContextKind::InvalidArg), e.get(ContextKind::InvalidValue)) {
+        (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) => {
+            let long = arg.split_whitespace().next().unwrap_or("");
+            command()
+                .get_arguments()
+                .find(|a| a.get_long().is_some_and(|l| format!("--{l}") == long))
+                .and_then(|a| a.get_env().map(|v| v.to_os_string()))
+                .filter(|var| std::env::var_os(var).is_some_and(|v| v == value.as_str()))
+                .map(|var| format!(" (set by {})", var.to_string_lossy()))
+        }
+        _ => None,
+    };
+    // Value parsers already say what to write; for the others, point at the options.
+    if e.kind() != ErrorKind::ValueValidation {
+        parts.push("see fanout --help");
+    }
+    let first = parts.first().copied().unwrap_or("invalid command line");
+    let rest: String = parts.iter().skip(1).map(|p| format!("; {p}")).collect();
+    clap::Error::raw(
+        e.kind(),
+        format!("{first}{}{rest}\n", env_note.unwrap_or_default()),
+    )
 }
 
 /// Options of which only one takes effect; on the command line the last one wins, against the

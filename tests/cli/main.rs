@@ -5,6 +5,7 @@ mod core;
 mod engine;
 mod observe;
 mod results;
+mod review;
 #[allow(
     dead_code,
     reason = "shared helpers: not every test module uses every one"

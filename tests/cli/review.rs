@@ -1,0 +1,104 @@
+//! What a demanding user meets first: GNU parallel's syntax behaving as in GNU parallel, usage
+//! errors on one line, and a hint instead of silence when fanout waits for the terminal.
+
+use std::io::Read;
+use std::process::Stdio;
+
+use crate::util::{BOUND, fanout, fanout_path, wait_until};
+
+fn stderr_of(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+}
+
+/// `:::+` stops at the shortest linked source, as GNU parallel's `:::+` (only `--link` wraps).
+#[test]
+fn linked_sources_stop_at_the_shortest_as_in_gnu_parallel() {
+    fanout()
+        .args(["-j1", "-k", "--no-summary", "echo", "{1}={2}"])
+        .args([":::", "a", "b", "c", ":::+", "1", "2"])
+        .assert()
+        .success()
+        .stdout("a=1\nb=2\n");
+    fanout()
+        .args(["-j1", "-k", "--no-summary", "echo", "{1}{2}{3}"])
+        .args([":::", "a", "b", ":::+", "1", "2", "3", ":::", "x", "y"])
+        .assert()
+        .success()
+        .stdout("a1x\na1y\nb2x\nb2y\n");
+}
+
+/// Typical mistakes on the command line: one line on stderr that says what is wrong and what
+/// to do, and exit 255 as every other setup error.
+#[test]
+fn a_usage_error_is_one_line_and_exits_255() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--keep-ordr", "echo", ":::", "a"], "--keep-order"),
+        (&["-j"], "a value is required for '--jobs <N>'"),
+        (&["--summary", "xml", "echo", ":::", "a"], "text, json"),
+        (&["--timeout", "5x", "echo", ":::", "a"], "write e.g. 30s"),
+    ];
+    for (args, want) in cases {
+        let out = fanout().args(*args).assert().code(255);
+        let err = stderr_of(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err:?}");
+        assert!(err.starts_with("error: "), "{args:?}: {err:?}");
+        assert!(err.contains(want), "{args:?}: {err:?} lacks {want:?}");
+        assert!(!err.contains("Usage:"), "{args:?}: {err:?}");
+    }
+    fanout().arg("--help").assert().success();
+}
+
+/// A bad switch value from the environment names the variable the user has to fix.
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    let out = fanout()
+        .env("FANOUT_KEEP_ORDER", "maybe")
+        .args(["echo", ":::", "a"])
+        .assert()
+        .code(255);
+    let err = stderr_of(&out);
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.contains("(set by FANOUT_KEEP_ORDER)"), "{err:?}");
+}
+
+/// `fanout cmd` with no `:::` on a terminal reads the terminal: it says so instead of
+/// waiting in silence. (Under `script` with stdin from /dev/null the terminal ends at once.)
+#[test]
+fn reading_input_from_a_terminal_says_so() {
+    let cmd = format!("{} --no-progress --no-summary echo", fanout_path().display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env_remove("CI")
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .env_remove("FANOUT_QUIET")
+        .env_remove("FANOUT_LOG_LEVEL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("`script` (bsdutils) is installed");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    if !wait_until(BOUND, || child.try_wait().unwrap().is_some()) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("fanout under a pty did not end within {BOUND:?}");
+    }
+    let out = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    assert!(
+        out.contains("reading input from the terminal"),
+        "no hint on the terminal: {out:?}"
+    );
+    // With a pipe there is nothing to say.
+    let out = fanout()
+        .args(["--no-summary", "echo"])
+        .write_stdin("a\n")
+        .assert()
+        .success();
+    assert_eq!(stderr_of(&out), "");
+}
