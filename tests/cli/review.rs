@@ -65,7 +65,10 @@ fn a_bad_value_from_the_environment_names_the_variable() {
 /// waiting in silence. (Under `script` with stdin from /dev/null the terminal ends at once.)
 #[test]
 fn reading_input_from_a_terminal_says_so() {
-    let cmd = format!("{} --no-progress --no-summary echo", fanout_path().display());
+    let cmd = format!(
+        "{} --no-progress --no-summary echo",
+        fanout_path().display()
+    );
     let mut child = std::process::Command::new("script")
         .args(["-qfec", &cmd, "/dev/null"])
         .env_remove("CI")
@@ -101,4 +104,60 @@ fn reading_input_from_a_terminal_says_so() {
         .assert()
         .success();
     assert_eq!(stderr_of(&out), "");
+}
+
+/// A misspelt level is an error, not a filter that silently turns every log line off.
+#[test]
+fn a_misspelt_log_level_is_an_error() {
+    let out = fanout()
+        .args(["--log-level", "warning", "false", ":::", "a"])
+        .assert()
+        .code(255);
+    let err = stderr_of(&out);
+    assert!(err.contains("unknown log level `warning`"), "{err}");
+    let out = fanout()
+        .args(["--no-summary", "--log-level", "warn", "false", ":::", "a"])
+        .assert()
+        .code(1);
+    assert!(stderr_of(&out).contains("job failed"));
+}
+
+/// `--unique` works on whole outputs: with output passed through as it comes it could not keep
+/// its promise, so the combination is refused before any job runs.
+#[test]
+fn unique_with_streamed_output_is_refused() {
+    for mode in ["--ungroup", "--line-buffer"] {
+        let out = fanout()
+            .args(["--unique", mode, "echo", "x", ":::", "a", "b"])
+            .assert()
+            .code(255)
+            .stdout("");
+        assert!(stderr_of(&out).contains(mode), "{mode}");
+    }
+    fanout()
+        .args([
+            "--unique",
+            "--no-summary",
+            "sh",
+            "-c",
+            "echo x",
+            "{}",
+            ":::",
+            "a",
+            "b",
+        ])
+        .assert()
+        .success()
+        .stdout("x\n");
+}
+
+/// `--help` shows the usage with the input separators, options by theme, and examples.
+#[test]
+fn help_shows_the_input_syntax_themes_and_examples() {
+    let out = fanout().arg("--help").assert().success();
+    let help = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(help.contains("Usage: fanout [OPTIONS] [COMMAND [ARGS...]] [::: VALUES...]"));
+    for heading in ["Output:", "Joblog and results:", "Examples:"] {
+        assert!(help.contains(heading), "{heading} missing");
+    }
 }
