@@ -268,7 +268,14 @@ impl Cli {
     pub fn into_config(self) -> Result<(Config, ReportOptions), String> {
         let cpus = config::default_slots();
         let slots = match &self.jobs {
-            Some(j) => config::parse_slots(j, cpus)?,
+            Some(j) => config::parse_slots(j, cpus).map_err(|e| {
+                // The value may come from the environment: say so, or the user searches the
+                // command line for it.
+                match std::env::var("FANOUT_JOBS") {
+                    Ok(v) if v == *j => format!("{e} (set by FANOUT_JOBS)"),
+                    _ => e,
+                }
+            })?,
             None => cpus,
         };
         let (command, mut sources) = split_sources(self.rest)?;

@@ -22,6 +22,14 @@ pub enum TemplateError {
         offset: usize,
     },
     #[error(
+        "unclosed replacement string `{text}` in `{word}`: close it with `}}`, or write {{{{ for a literal brace"
+    )]
+    Unclosed {
+        word: String,
+        text: String,
+        offset: usize,
+    },
+    #[error(
         "replacement string `{text}` refers to input {n}, but there are only {groups} input source(s)"
     )]
     NoSuchInput {
@@ -244,7 +252,11 @@ fn parse_word(w: &[u8]) -> Result<Vec<Token>, TemplateError> {
                         i += 1;
                     }
                     (None, Ok(Some(_))) if !inner.is_empty() => {
-                        return Err(unknown(w, i, &w[i..]));
+                        return Err(TemplateError::Unclosed {
+                            word: String::from_utf8_lossy(w).into_owned(),
+                            text: String::from_utf8_lossy(&w[i..]).into_owned(),
+                            offset: i,
+                        });
                     }
                     (None, _) => {
                         lit.push(b'{');
@@ -414,7 +426,10 @@ mod tests {
             Template::parse(&words(&["echo", "{3}"]), ShellMode::Auto, 2),
             Err(TemplateError::NoSuchInput { n: 3, .. })
         ));
-        assert!(Template::parse(&words(&["echo", "{2"]), ShellMode::Auto, 2).is_err());
+        assert!(matches!(
+            Template::parse(&words(&["echo", "x{2"]), ShellMode::Auto, 2),
+            Err(TemplateError::Unclosed { offset: 1, .. })
+        ));
     }
 
     #[test]

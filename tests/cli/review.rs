@@ -161,3 +161,27 @@ fn help_shows_the_input_syntax_themes_and_examples() {
         assert!(help.contains(heading), "{heading} missing");
     }
 }
+
+/// An unclosed `{2` is named as such, not as an unknown replacement string.
+#[test]
+fn an_unclosed_replacement_string_says_so() {
+    let out = fanout()
+        .args(["echo", "x{2", ":::", "a", ":::", "b"])
+        .assert()
+        .code(255)
+        .stdout("");
+    let err = stderr_of(&out);
+    assert!(err.contains("unclosed replacement string `{2`"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// A bad `FANOUT_JOBS` is named, as the other options' variables are.
+#[test]
+fn a_bad_jobs_variable_is_named() {
+    let out = fanout()
+        .env("FANOUT_JOBS", "x")
+        .args(["echo", ":::", "a"])
+        .assert()
+        .code(255);
+    assert!(stderr_of(&out).contains("(set by FANOUT_JOBS)"));
+}
