@@ -561,15 +561,9 @@ fn split_sources(rest: Vec<OsString>) -> Result<(Vec<OsString>, Vec<Source>), St
             (None, None) => command.push(word),
             (None, Some((true, linked))) => sources.push(Source {
                 kind: SourceKind::File(PathBuf::from(word)),
-                // Only the first file after `::::+` is linked; the others are sources of their own.
-                linked: linked
-                    && !matches!(
-                        sources.last(),
-                        Some(Source {
-                            kind: SourceKind::File(_),
-                            ..
-                        })
-                    ),
+                // Every file after `::::+` is linked to the source before it, as in GNU parallel
+                // (`:::: a ::::+ b c` zips a, b and c).
+                linked,
             }),
             (None, Some((false, _))) => {
                 if let Some(Source {

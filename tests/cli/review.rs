@@ -185,3 +185,27 @@ fn a_bad_jobs_variable_is_named() {
         .code(255);
     assert!(stderr_of(&out).contains("(set by FANOUT_JOBS)"));
 }
+
+/// `::::+ FILE` links to the source before it even when that is a file too, and every file
+/// after `::::+` is linked, as in GNU parallel.
+#[test]
+fn files_after_the_linking_separator_are_all_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a"), "a1\na2\n").unwrap();
+    std::fs::write(dir.path().join("b"), "b1\nb2\n").unwrap();
+    std::fs::write(dir.path().join("c"), "c1\nc2\nc3\n").unwrap();
+    fanout()
+        .current_dir(dir.path())
+        .args(["-j1", "-k", "--no-summary", "echo"])
+        .args(["::::", "a", "::::+", "b"])
+        .assert()
+        .success()
+        .stdout("a1 b1\na2 b2\n");
+    fanout()
+        .current_dir(dir.path())
+        .args(["-j1", "-k", "--no-summary", "echo"])
+        .args([":::", "x", "y", "::::+", "b", "c"])
+        .assert()
+        .success()
+        .stdout("x b1 c1\ny b2 c2\n");
+}
