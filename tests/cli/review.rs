@@ -61,21 +61,18 @@ fn a_bad_value_from_the_environment_names_the_variable() {
     assert!(err.contains("(set by FANOUT_KEEP_ORDER)"), "{err:?}");
 }
 
-/// `fanout cmd` with no `:::` on a terminal reads the terminal: it says so instead of
-/// waiting in silence. (Under `script` with stdin from /dev/null the terminal ends at once.)
-#[test]
-fn reading_input_from_a_terminal_says_so() {
-    let cmd = format!(
-        "{} --no-progress --no-summary echo",
-        fanout_path().display()
-    );
+/// Runs fanout with `args` (shell words) under a pseudo-terminal (`script`, stdin from
+/// /dev/null so the terminal's input ends at once), bounded; returns what the terminal got.
+fn under_pty(args: &str) -> String {
+    let cmd = format!("{} {args}", fanout_path().display());
     let mut child = std::process::Command::new("script")
         .args(["-qfec", &cmd, "/dev/null"])
         .env_remove("CI")
         .env_remove("RUST_LOG")
-        .env_remove("NO_COLOR")
         .env_remove("FANOUT_QUIET")
         .env_remove("FANOUT_LOG_LEVEL")
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -92,7 +89,14 @@ fn reading_input_from_a_terminal_says_so() {
         let _ = child.wait();
         panic!("fanout under a pty did not end within {BOUND:?}");
     }
-    let out = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    String::from_utf8_lossy(&reader.join().unwrap()).into_owned()
+}
+
+/// `fanout cmd` with no `:::` on a terminal reads the terminal: it says so instead of
+/// waiting in silence.
+#[test]
+fn reading_input_from_a_terminal_says_so() {
+    let out = under_pty("--no-progress --no-summary echo");
     assert!(
         out.contains("reading input from the terminal"),
         "no hint on the terminal: {out:?}"
@@ -104,6 +108,22 @@ fn reading_input_from_a_terminal_says_so() {
         .assert()
         .success();
     assert_eq!(stderr_of(&out), "");
+}
+
+/// Every frame of the progress bar shows the counts: none is an empty bar across the line
+/// (the message used to be set after the length and position, which draw too).
+#[test]
+fn every_progress_bar_frame_shows_the_counts() {
+    let out = under_pty("--no-summary sleep ::: 0.3");
+    let frames: Vec<&str> = out
+        .split(['\r', '\n'])
+        .flat_map(|l| l.split("\x1b[2K"))
+        .filter(|f| f.contains("00:00:"))
+        .collect();
+    assert!(!frames.is_empty(), "no bar drawn: {out:?}");
+    for f in frames {
+        assert!(f.contains(" done, "), "a frame without counts: {f:?}");
+    }
 }
 
 /// A misspelt level is an error, not a filter that silently turns every log line off.
