@@ -30,6 +30,13 @@ pub enum TemplateError {
         offset: usize,
     },
     #[error(
+        "`{word}` is bash syntax, but jobs run in sh (where it means something else): write {instead}"
+    )]
+    BashOnly {
+        word: &'static str,
+        instead: &'static str,
+    },
+    #[error(
         "replacement string `{text}` refers to input {n}, but there are only {groups} input source(s)"
     )]
     NoSuchInput {
@@ -63,8 +70,11 @@ pub struct Template {
 const SHELL_SYNTAX: &[u8] = b" \t\n|&;<>()$`\\\"'*?[]#~=";
 /// Words that, standing alone among several, are shell operators.
 const SHELL_OPERATORS: &[&[u8]] = &[
-    b"|", b"||", b"&&", b";", b">", b">>", b"<", b"2>", b"2>>", b"&>", b"2>&1", b"&", b"|&",
+    b"|", b"||", b"&&", b";", b">", b">>", b"<", b"2>", b"2>>", b"2>&1", b"&",
 ];
+/// bash's operators, which POSIX `sh` (dash) reads differently: `a &> f` runs `a` in the
+/// background, `a |& b` is a syntax error. Refused with the portable spelling.
+const BASH_OPERATORS: &[(&str, &str)] = &[("&>", "`> FILE 2>&1`"), ("|&", "`2>&1 |`")];
 
 impl Template {
     /// Parses the command words. `groups` is the number of input sources (for `{N}` checks).
@@ -84,6 +94,12 @@ impl Template {
         let mut parsed = Vec::with_capacity(words.len());
         let mut any_placeholder = false;
         for w in words {
+            if let Some((word, instead)) = BASH_OPERATORS
+                .iter()
+                .find(|(op, _)| words.len() > 1 && w.as_bytes() == op.as_bytes())
+            {
+                return Err(TemplateError::BashOnly { word, instead });
+            }
             let tokens = parse_word(w.as_bytes())?;
             for t in &tokens {
                 if let Token::Placeholder(p) = t {
@@ -403,6 +419,16 @@ mod tests {
     fn operator_word_uses_shell() {
         let t = Template::parse(&words(&["echo", "{}", "|", "wc"]), ShellMode::Auto, 1).unwrap();
         assert!(t.is_shell());
+    }
+
+    #[test]
+    fn bash_only_operators_are_refused() {
+        for op in ["&>", "|&"] {
+            assert!(matches!(
+                Template::parse(&words(&["echo", "{}", op, "x"]), ShellMode::Auto, 1),
+                Err(TemplateError::BashOnly { .. })
+            ));
+        }
     }
 
     #[test]

@@ -229,3 +229,23 @@ fn files_after_the_linking_separator_are_all_linked() {
         .success()
         .stdout("x b1 c1\ny b2 c2\n");
 }
+
+/// bash's `&>` and `|&` standing alone are refused before any job runs: `sh` (dash) would run
+/// `echo a &> f` as `echo a &` plus `> f`, and fail on `|&`.
+#[test]
+fn bash_only_operators_are_refused_with_the_portable_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fanout()
+        .current_dir(dir.path())
+        .args(["echo", "{}", "&>", "f", ":::", "a"])
+        .assert()
+        .code(255)
+        .stdout("");
+    assert!(stderr_of(&out).contains("`> FILE 2>&1`"));
+    assert!(!dir.path().join("f").exists());
+    let out = fanout()
+        .args(["echo", "{}", "|&", "cat", ":::", "a"])
+        .assert()
+        .code(255);
+    assert!(stderr_of(&out).contains("`2>&1 |`"));
+}
