@@ -30,7 +30,7 @@ pub struct Source {
 /// A problem with the input, found before or while reading it.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("cannot read input file `{path}`: {source}")]
+    #[error("cannot read input file `{path}`: {source}; check the path given after :::: or to -a")]
     Open {
         path: PathBuf,
         #[source]

@@ -249,3 +249,22 @@ fn bash_only_operators_are_refused_with_the_portable_spelling() {
         .code(255);
     assert!(stderr_of(&out).contains("`2>&1 |`"));
 }
+
+/// A missing input file: one line that names it and says where to fix it.
+#[test]
+fn a_missing_input_file_says_what_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fanout()
+        .current_dir(dir.path())
+        .args(["echo", "::::", "nofile.txt"])
+        .assert()
+        .code(255)
+        .stdout("");
+    let err = stderr_of(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("`nofile.txt`"), "{err}");
+    assert!(
+        err.contains("check the path given after :::: or to -a"),
+        "{err}"
+    );
+}
