@@ -481,10 +481,13 @@ fn one_line(e: clap::Error) -> clap::Error {
     }
     let first = parts.first().copied().unwrap_or("invalid command line");
     let rest: String = parts.iter().skip(1).map(|p| format!("; {p}")).collect();
+    // `with_cmd` keeps clap's colour rules (a red `error:` on a terminal, none with NO_COLOR)
+    // without adding the usage and "For more information" lines that `format` would.
     clap::Error::raw(
         e.kind(),
         format!("{first}{}{rest}\n", env_note.unwrap_or_default()),
     )
+    .with_cmd(&command())
 }
 
 /// Options of which only one takes effect; on the command line the last one wins, against the
