@@ -26,7 +26,7 @@ use fanout::template::ShellMode;
     name = "fanout",
     version,
     max_term_width = 100,
-    override_usage = "fanout [OPTIONS] [COMMAND [ARGS...]] [::: VALUES...] [:::+ VALUES...] [:::: FILES...] [::::+ FILES...]",
+    override_usage = "fanout [OPTIONS] [COMMAND [ARGS...]] [::: VALUES | :::+ VALUES | :::: FILES | ::::+ FILES]...",
     after_long_help = "Examples:\n  \
                   fanout gzip ::: *.log                       # one job per file, as many at once as CPUs\n  \
                   fanout -j4 -k curl -sO {} :::: urls.txt     # 4 at once, output in input order\n  \

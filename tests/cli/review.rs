@@ -176,7 +176,7 @@ fn unique_with_streamed_output_is_refused() {
 fn help_shows_the_input_syntax_themes_and_examples() {
     let out = fanout().arg("--help").assert().success();
     let help = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    assert!(help.contains("Usage: fanout [OPTIONS] [COMMAND [ARGS...]] [::: VALUES...]"));
+    assert!(help.contains("Usage: fanout [OPTIONS] [COMMAND [ARGS...]] [::: VALUES | :::+ VALUES"));
     for heading in ["Output:", "Joblog and results:", "Examples:"] {
         assert!(help.contains(heading), "{heading} missing");
     }
