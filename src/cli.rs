@@ -278,7 +278,7 @@ impl Cli {
             })?,
             None => cpus,
         };
-        let (command, mut sources) = split_sources(self.rest)?;
+        let (command, mut sources) = split_sources(self.rest, !self.arg_file.is_empty())?;
         let arg_files = self.arg_file.into_iter().map(|p| Source {
             kind: SourceKind::File(p),
             linked: false,
@@ -531,8 +531,11 @@ fn log_filter(s: &str) -> Result<String, String> {
 }
 
 /// Splits the trailing words into the command and the input sources at `:::`, `:::+`, `::::`
-/// and `::::+`.
-fn split_sources(rest: Vec<OsString>) -> Result<(Vec<OsString>, Vec<Source>), String> {
+/// and `::::+`. `after_arg_files`: `-a` files come first, so a leading `:::+` links to them.
+fn split_sources(
+    rest: Vec<OsString>,
+    after_arg_files: bool,
+) -> Result<(Vec<OsString>, Vec<Source>), String> {
     let mut command = Vec::new();
     let mut sources: Vec<Source> = Vec::new();
     // The separator that opened the current source: (files?, linked?).
@@ -547,7 +550,7 @@ fn split_sources(rest: Vec<OsString>) -> Result<(Vec<OsString>, Vec<Source>), St
         };
         match (sep, current) {
             (Some((files, linked)), _) => {
-                if linked && sources.is_empty() {
+                if linked && sources.is_empty() && !after_arg_files {
                     return Err(format!(
                         "`{}` links to the input source before it, but there is none: use ::: or :::: first",
                         word.to_string_lossy()
@@ -659,11 +662,12 @@ mod tests {
             .iter()
             .map(OsString::from)
             .collect();
-        let (cmd, src) = split_sources(words).unwrap();
+        let (cmd, src) = split_sources(words, false).unwrap();
         assert_eq!(cmd, ["echo", "{}"]);
         assert_eq!(src.len(), 3);
         assert!(src[1].linked);
         assert_eq!(src[2].kind, SourceKind::File("f".into()));
-        assert!(split_sources(vec![":::+".into(), "a".into()]).is_err());
+        assert!(split_sources(vec![":::+".into(), "a".into()], false).is_err());
+        assert!(split_sources(vec![":::+".into(), "a".into()], true).is_ok());
     }
 }

@@ -268,3 +268,18 @@ fn a_missing_input_file_says_what_to_check() {
         "{err}"
     );
 }
+
+/// `-a FILE` is the first input source, so `:::+` right after the command links to it (it
+/// used to be refused: "there is none").
+#[test]
+fn linking_to_an_arg_file_works() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "f1\nf2\n").unwrap();
+    fanout()
+        .current_dir(dir.path())
+        .args(["-j1", "-k", "--no-summary", "-a", "f", "echo"])
+        .args([":::+", "x", "y"])
+        .assert()
+        .success()
+        .stdout("f1 x\nf2 y\n");
+}
