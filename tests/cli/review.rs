@@ -283,3 +283,21 @@ fn linking_to_an_arg_file_works() {
         .success()
         .stdout("f1 x\nf2 y\n");
 }
+
+/// Past 20 failures the text summary counts the rest, without pointing at a joblog that the
+/// run may not have written.
+#[test]
+fn the_summary_does_not_promise_a_joblog_that_was_not_asked_for() {
+    let values: Vec<String> = (1..=22).map(|i| i.to_string()).collect();
+    let out = fanout()
+        .args(["--log-level", "error", "-j2", "false", ":::"])
+        .args(&values)
+        .assert()
+        .code(22);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("  ... and 2 more (--joblog or --results-json lists every job)"),
+        "{err}"
+    );
+    assert!(!err.contains("the joblog has them all"), "{err}");
+}
