@@ -113,7 +113,8 @@ pub struct Cli {
     #[arg(help_heading = "Output")]
     tagstring: Option<OsString>,
 
-    /// Print each distinct stdout line only once, in order of first completion
+    /// Print each distinct stdout line only once, in order of first completion (not with
+    /// --line-buffer or -u)
     #[arg(long, env = "FANOUT_UNIQUE")]
     #[arg(help_heading = "Output")]
     unique: bool,
