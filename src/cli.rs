@@ -120,7 +120,7 @@ pub struct Cli {
     unique: bool,
 
     /// End a job that runs longer than DURATION (30s, 2m, 1.5) with the terminate sequence
-    #[arg(long, env = "FANOUT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, env = "FANOUT_TIMEOUT", value_name = "DURATION", value_parser = above_zero)]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     timeout: Option<Duration>,
 
@@ -130,7 +130,7 @@ pub struct Cli {
     termseq: TermSeq,
 
     /// Print a SLOW line for a job still running after DURATION (and each DURATION after)
-    #[arg(long, env = "FANOUT_SLOW", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, env = "FANOUT_SLOW", value_name = "DURATION", value_parser = above_zero)]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     slow: Option<Duration>,
 
@@ -509,6 +509,18 @@ fn env_switch(s: &str) -> Result<bool, String> {
         "false" | "0" | "no" | "n" | "off" | "" => Ok(false),
         _ => Err("a switch takes true or false (or 1/0, yes/no, on/off)".into()),
     }
+}
+
+/// `--timeout` and `--slow`: a duration above zero. Zero would end every job at once, or log
+/// a SLOW line in a busy loop; leaving the option out is how to turn them off.
+fn above_zero(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!(
+            "`{s}` is no time at all: give a duration above zero (e.g. 30s), or leave the option out"
+        ));
+    }
+    Ok(d)
 }
 
 /// `--log-level`: a level, or directives with a target (`fanout=debug`). A bare word that is

@@ -301,3 +301,19 @@ fn the_summary_does_not_promise_a_joblog_that_was_not_asked_for() {
     );
     assert!(!err.contains("the joblog has them all"), "{err}");
 }
+
+/// `--slow 0` used to log SLOW lines in a busy loop (tens of thousands in 0.2 s) and
+/// `--timeout 0` ended every job at once: zero is refused, before any job runs.
+#[test]
+fn a_zero_slow_or_timeout_is_refused() {
+    for opt in ["--slow", "--timeout"] {
+        let out = fanout()
+            .args([opt, "0", "sleep", ":::", "0.2"])
+            .assert()
+            .code(255)
+            .stdout("");
+        let err = stderr_of(&out);
+        assert_eq!(err.lines().count(), 1, "{opt}: {err}");
+        assert!(err.contains("above zero"), "{opt}: {err}");
+    }
+}
