@@ -120,7 +120,7 @@ pub struct Cli {
     unique: bool,
 
     /// End a job that runs longer than DURATION (30s, 2m, 1.5) with the terminate sequence
-    #[arg(long, env = "FANOUT_TIMEOUT", value_name = "DURATION", value_parser = above_zero)]
+    #[arg(long, env = "FANOUT_TIMEOUT", value_name = "DURATION", allow_hyphen_values = true, value_parser = above_zero)]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     timeout: Option<Duration>,
 
@@ -130,17 +130,23 @@ pub struct Cli {
     termseq: TermSeq,
 
     /// Print a SLOW line for a job still running after DURATION (and each DURATION after)
-    #[arg(long, env = "FANOUT_SLOW", value_name = "DURATION", value_parser = above_zero)]
+    #[arg(long, env = "FANOUT_SLOW", value_name = "DURATION", allow_hyphen_values = true, value_parser = above_zero)]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     slow: Option<Duration>,
 
     /// Rerun a failed or timed-out job up to N more times
-    #[arg(long, env = "FANOUT_RETRIES", value_name = "N", default_value_t = 0)]
+    #[arg(
+        long,
+        env = "FANOUT_RETRIES",
+        value_name = "N",
+        default_value_t = 0,
+        allow_hyphen_values = true
+    )]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     retries: u32,
 
     /// Wait DURATION before each retry
-    #[arg(long = "retry-delay", env = "FANOUT_RETRY_DELAY", value_name = "DURATION", value_parser = parse_duration, default_value = "0")]
+    #[arg(long = "retry-delay", env = "FANOUT_RETRY_DELAY", value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "0")]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     retry_delay: Duration,
 
@@ -150,7 +156,7 @@ pub struct Cli {
     retry_backoff: bool,
 
     /// The longest retry delay when backing off
-    #[arg(long = "retry-max-delay", env = "FANOUT_RETRY_MAX_DELAY", value_name = "DURATION", value_parser = parse_duration, default_value = "1m")]
+    #[arg(long = "retry-max-delay", env = "FANOUT_RETRY_MAX_DELAY", value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "1m")]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     retry_max_delay: Duration,
 
@@ -160,7 +166,7 @@ pub struct Cli {
     halt: HaltPolicy,
 
     /// After a forwarded signal, how long jobs get to exit before they are killed
-    #[arg(long, env = "FANOUT_GRACE", value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    #[arg(long, env = "FANOUT_GRACE", value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "5s")]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     grace: Duration,
 
@@ -208,7 +214,7 @@ pub struct Cli {
     no_progress: bool,
 
     /// Without a bar, log a progress line this often
-    #[arg(long = "progress-interval", env = "FANOUT_PROGRESS_INTERVAL", value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    #[arg(long = "progress-interval", env = "FANOUT_PROGRESS_INTERVAL", value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "10s")]
     #[arg(help_heading = "Progress, logs and summary")]
     progress_interval: Duration,
 

@@ -317,3 +317,21 @@ fn a_zero_slow_or_timeout_is_refused() {
         assert!(err.contains("above zero"), "{opt}: {err}");
     }
 }
+
+/// A negative count or duration is a bad value of its option, not "an unexpected argument"
+/// with clap's advice to write `-- -1` (which would make `-1` the command).
+#[test]
+fn a_negative_value_is_named_as_a_bad_value() {
+    for (opt, value) in [("--retries", "-1"), ("--timeout", "-5"), ("--grace", "-1s")] {
+        let out = fanout()
+            .args([opt, value, "true", ":::", "a"])
+            .assert()
+            .code(255);
+        let err = stderr_of(&out);
+        assert!(
+            err.contains(&format!("invalid value '{value}' for '{opt}")),
+            "{err}"
+        );
+        assert!(!err.contains("use '--"), "{err}");
+    }
+}
