@@ -26,6 +26,19 @@ use fanout::template::ShellMode;
     name = "fanout",
     version,
     max_term_width = 100,
+    override_usage = "fanout [OPTIONS] [COMMAND [ARGS...]] [::: VALUES | :::+ VALUES | :::: FILES | ::::+ FILES]...",
+    after_long_help = "Examples:\n  \
+                  fanout gzip ::: *.log                       # one job per file, as many at once as CPUs\n  \
+                  fanout -j4 -k curl -sO {} :::: urls.txt     # 4 at once, output in input order\n  \
+                  fanout echo {1}-{2} ::: a b ::: 1 2         # every combination: a-1 a-2 b-1 b-2\n  \
+                  find . -name '*.png' | fanout convert {} {.}.jpg\n  \
+                  fanout 'grep -c foo {} > {}.count' ::: *.txt   # a single word with shell syntax runs in sh\n\n\
+                  Options go before COMMAND: after it, every word (even -k) belongs to the command.\n\n\
+                  Exit codes: 0 all jobs succeeded; 1-100 that many jobs failed; 101 more than 100 failed; \
+                  128+N interrupted by signal N; 141 stdout closed; 255 fanout's own error.\n\
+                  Every option can also be set in the environment as FANOUT_<OPTION> (e.g. FANOUT_JOBS=4); \
+                  the command line wins.\n\
+                  Completions and man page: fanout completions bash|zsh|fish|elvish|powershell, fanout man.",
     after_help = "Exit codes: 0 all jobs succeeded; 1-100 that many jobs failed; 101 more than 100 failed; \
                   128+N interrupted by signal N; 141 stdout closed; 255 fanout's own error.\n\
                   Every option can also be set in the environment as FANOUT_<OPTION> (e.g. FANOUT_JOBS=4); \
@@ -42,6 +55,7 @@ pub struct Cli {
         value_name = "N",
         allow_hyphen_values = true
     )]
+    #[arg(help_heading = "Input and running")]
     jobs: Option<String>,
 
     /// Read arguments from FILE, one per line (- for stdin); may be repeated
@@ -51,94 +65,124 @@ pub struct Cli {
         env = "FANOUT_ARG_FILE",
         value_name = "FILE"
     )]
+    #[arg(help_heading = "Input and running")]
     arg_file: Vec<PathBuf>,
 
     /// Input values are separated by NUL, not newline
     #[arg(short = '0', long = "null", env = "FANOUT_NULL")]
+    #[arg(help_heading = "Input and running")]
     null: bool,
 
     /// Always run the command through `sh -c` (values are quoted)
     #[arg(long, env = "FANOUT_SHELL")]
+    #[arg(help_heading = "Input and running")]
     shell: bool,
 
     /// Print the commands that would run; run nothing
     #[arg(long = "dry-run", env = "FANOUT_DRY_RUN")]
+    #[arg(help_heading = "Input and running")]
     dry_run: bool,
 
     /// Print each job's output whole when it ends (the default)
     #[arg(long, env = "FANOUT_GROUP", overrides_with_all = ["line_buffer", "ungroup"])]
+    #[arg(help_heading = "Output")]
     group: bool,
 
     /// Pass output through line by line as it comes
     #[arg(long = "line-buffer", env = "FANOUT_LINE_BUFFER", overrides_with_all = ["group", "ungroup"])]
+    #[arg(help_heading = "Output")]
     line_buffer: bool,
 
     /// Pass output through unbuffered (lines of jobs may mix)
     #[arg(short = 'u', long, env = "FANOUT_UNGROUP", overrides_with_all = ["group", "line_buffer"])]
+    #[arg(help_heading = "Output")]
     ungroup: bool,
 
     /// Print output in input order, each job as soon as the ones before it are printed
     #[arg(short = 'k', long = "keep-order", env = "FANOUT_KEEP_ORDER")]
+    #[arg(help_heading = "Output")]
     keep_order: bool,
 
     /// Prefix each output line with the job's arguments and a tab
     #[arg(long, env = "FANOUT_TAG")]
+    #[arg(help_heading = "Output")]
     tag: bool,
 
     /// Prefix each output line with STR (replacement strings allowed) and a tab
     #[arg(long, env = "FANOUT_TAGSTRING", value_name = "STR")]
+    #[arg(help_heading = "Output")]
     tagstring: Option<OsString>,
 
-    /// Print each distinct stdout line only once, in order of first completion
+    /// Print each distinct stdout line only once, in order of first completion (not with
+    /// --line-buffer or -u)
     #[arg(long, env = "FANOUT_UNIQUE")]
+    #[arg(help_heading = "Output")]
     unique: bool,
 
     /// End a job that runs longer than DURATION (30s, 2m, 1.5) with the terminate sequence
-    #[arg(long, env = "FANOUT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, env = "FANOUT_TIMEOUT", value_name = "DURATION", allow_hyphen_values = true, value_parser = above_zero)]
+    #[arg(help_heading = "Failures: timeouts, retries, halting")]
     timeout: Option<Duration>,
 
     /// Terminate sequence for timeouts and --halt now: SIGNAL,MS,... (GNU parallel's syntax)
     #[arg(long, env = "FANOUT_TERMSEQ", value_name = "SEQ", default_value = "TERM,200,TERM,100,TERM,50,KILL,25", value_parser = TermSeq::parse)]
+    #[arg(help_heading = "Failures: timeouts, retries, halting")]
     termseq: TermSeq,
 
     /// Print a SLOW line for a job still running after DURATION (and each DURATION after)
-    #[arg(long, env = "FANOUT_SLOW", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, env = "FANOUT_SLOW", value_name = "DURATION", allow_hyphen_values = true, value_parser = above_zero)]
+    #[arg(help_heading = "Failures: timeouts, retries, halting")]
     slow: Option<Duration>,
 
     /// Rerun a failed or timed-out job up to N more times
-    #[arg(long, env = "FANOUT_RETRIES", value_name = "N", default_value_t = 0)]
+    #[arg(
+        long,
+        env = "FANOUT_RETRIES",
+        value_name = "N",
+        default_value_t = 0,
+        allow_hyphen_values = true
+    )]
+    #[arg(help_heading = "Failures: timeouts, retries, halting")]
     retries: u32,
 
     /// Wait DURATION before each retry
-    #[arg(long = "retry-delay", env = "FANOUT_RETRY_DELAY", value_name = "DURATION", value_parser = parse_duration, default_value = "0")]
+    #[arg(long = "retry-delay", env = "FANOUT_RETRY_DELAY", value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "0")]
+    #[arg(help_heading = "Failures: timeouts, retries, halting")]
     retry_delay: Duration,
 
     /// Double the retry delay after each retry
     #[arg(long = "retry-backoff", env = "FANOUT_RETRY_BACKOFF")]
+    #[arg(help_heading = "Failures: timeouts, retries, halting")]
     retry_backoff: bool,
 
     /// The longest retry delay when backing off
-    #[arg(long = "retry-max-delay", env = "FANOUT_RETRY_MAX_DELAY", value_name = "DURATION", value_parser = parse_duration, default_value = "1m")]
+    #[arg(long = "retry-max-delay", env = "FANOUT_RETRY_MAX_DELAY", value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "1m")]
+    #[arg(help_heading = "Failures: timeouts, retries, halting")]
     retry_max_delay: Duration,
 
     /// Stop early: never, soon,fail=N, now,fail=N, soon,fail=P%, now,success=N, now,done=N ...
     #[arg(long, env = "FANOUT_HALT", value_name = "WHEN,WHAT=N", value_parser = HaltPolicy::parse, default_value = "never")]
+    #[arg(help_heading = "Failures: timeouts, retries, halting")]
     halt: HaltPolicy,
 
     /// After a forwarded signal, how long jobs get to exit before they are killed
-    #[arg(long, env = "FANOUT_GRACE", value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    #[arg(long, env = "FANOUT_GRACE", value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "5s")]
+    #[arg(help_heading = "Failures: timeouts, retries, halting")]
     grace: Duration,
 
     /// Write GNU parallel's joblog to FILE, a line per finished job
     #[arg(long, env = "FANOUT_JOBLOG", value_name = "FILE")]
+    #[arg(help_heading = "Joblog and results")]
     joblog: Option<PathBuf>,
 
     /// Skip the jobs already in the joblog
     #[arg(long, env = "FANOUT_RESUME", conflicts_with = "resume_failed")]
+    #[arg(help_heading = "Joblog and results")]
     resume: bool,
 
     /// Skip the jobs that succeeded in the joblog; rerun the failed ones
     #[arg(long = "resume-failed", env = "FANOUT_RESUME_FAILED")]
+    #[arg(help_heading = "Joblog and results")]
     resume_failed: bool,
 
     /// Write one JSON object per finished job, with its output, to FILE (- for stdout)
@@ -147,14 +191,17 @@ pub struct Cli {
         env = "FANOUT_RESULTS_JSON",
         value_name = "FILE"
     )]
+    #[arg(help_heading = "Joblog and results")]
     results_json: Option<PathBuf>,
 
     /// Write each job's stdout, stderr and exit status into files under DIR
     #[arg(long = "results", env = "FANOUT_RESULTS", value_name = "DIR")]
+    #[arg(help_heading = "Joblog and results")]
     results: Option<PathBuf>,
 
     /// Show the progress bar even when stderr is not a terminal
     #[arg(long, env = "FANOUT_PROGRESS", overrides_with = "no_progress")]
+    #[arg(help_heading = "Progress, logs and summary")]
     progress: bool,
 
     /// Never show the progress bar
@@ -163,38 +210,47 @@ pub struct Cli {
         env = "FANOUT_NO_PROGRESS",
         overrides_with = "progress"
     )]
+    #[arg(help_heading = "Progress, logs and summary")]
     no_progress: bool,
 
     /// Without a bar, log a progress line this often
-    #[arg(long = "progress-interval", env = "FANOUT_PROGRESS_INTERVAL", value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    #[arg(long = "progress-interval", env = "FANOUT_PROGRESS_INTERVAL", value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration, default_value = "10s")]
+    #[arg(help_heading = "Progress, logs and summary")]
     progress_interval: Duration,
 
     /// The end-of-run summary on stderr: text or json
     #[arg(long, env = "FANOUT_SUMMARY", value_enum, default_value_t = SummaryArg::Text)]
+    #[arg(help_heading = "Progress, logs and summary")]
     summary: SummaryArg,
 
     /// Print no summary
     #[arg(long = "no-summary", env = "FANOUT_NO_SUMMARY")]
+    #[arg(help_heading = "Progress, logs and summary")]
     no_summary: bool,
 
     /// Log format: text or json (one object per line)
     #[arg(long = "log-format", env = "FANOUT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(help_heading = "Progress, logs and summary")]
     pub log_format: LogFormat,
 
     /// Write logs to FILE instead of stderr
     #[arg(long = "log-file", env = "FANOUT_LOG_FILE", value_name = "FILE")]
+    #[arg(help_heading = "Progress, logs and summary")]
     pub log_file: Option<PathBuf>,
 
     /// Log level or RUST_LOG-style filter (e.g. debug, fanout=trace) [default: warn; info for JSON logs]
-    #[arg(long = "log-level", env = "FANOUT_LOG_LEVEL", value_name = "FILTER")]
+    #[arg(long = "log-level", env = "FANOUT_LOG_LEVEL", value_name = "FILTER", value_parser = log_filter)]
+    #[arg(help_heading = "Progress, logs and summary")]
     pub log_level: Option<String>,
 
     /// More log output, a level per -v (text logs: -v info, -vv debug, -vvv trace)
     #[arg(short, long, action = ArgAction::Count, env = "FANOUT_VERBOSE")]
+    #[arg(help_heading = "Progress, logs and summary")]
     pub verbose: u8,
 
     /// Less output (-q: no summary, errors only; -qq: nothing)
     #[arg(short, long, action = ArgAction::Count, env = "FANOUT_QUIET")]
+    #[arg(help_heading = "Progress, logs and summary")]
     pub quiet: u8,
 
     /// COMMAND [ARGS...] then input sources: ::: ARGS, :::+ ARGS (linked), :::: FILES, ::::+ FILES
@@ -219,10 +275,17 @@ impl Cli {
     pub fn into_config(self) -> Result<(Config, ReportOptions), String> {
         let cpus = config::default_slots();
         let slots = match &self.jobs {
-            Some(j) => config::parse_slots(j, cpus)?,
+            Some(j) => config::parse_slots(j, cpus).map_err(|e| {
+                // The value may come from the environment: say so, or the user searches the
+                // command line for it.
+                match std::env::var("FANOUT_JOBS") {
+                    Ok(v) if v == *j => format!("{e} (set by FANOUT_JOBS)"),
+                    _ => e,
+                }
+            })?,
             None => cpus,
         };
-        let (command, mut sources) = split_sources(self.rest)?;
+        let (command, mut sources) = split_sources(self.rest, !self.arg_file.is_empty())?;
         let arg_files = self.arg_file.into_iter().map(|p| Source {
             kind: SourceKind::File(p),
             linked: false,
@@ -235,6 +298,18 @@ impl Cli {
         } else {
             OutputMode::Group
         };
+        // Lines are made unique when a job ends, from its captured output; output passed
+        // through as it comes is already printed by then.
+        if self.unique && output != OutputMode::Group {
+            return Err(format!(
+                "--unique needs each job's whole output, so it cannot be combined with {}: drop one of them",
+                if output == OutputMode::Ungroup {
+                    "--ungroup"
+                } else {
+                    "--line-buffer"
+                }
+            ));
+        }
         let tag = match (self.tagstring, self.tag) {
             (Some(t), _) => Some(Tag::Template(t)),
             (None, true) => Some(Tag::Args),
@@ -362,8 +437,64 @@ pub fn parse(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
                 a
             }
         })
-        .try_get_matches_from(argv)?;
-    Cli::from_arg_matches_mut(&mut m)
+        .try_get_matches_from(argv)
+        .map_err(one_line)?;
+    Cli::from_arg_matches_mut(&mut m).map_err(one_line)
+}
+
+/// Turns clap's several-line usage error (message, tip, usage, "For more information") into
+/// one line that says what is wrong and what to do, like fanout's other errors. `--help` and
+/// `--version` pass through untouched.
+fn one_line(e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !e.use_stderr() {
+        return e;
+    }
+    let rendered = e.render().to_string();
+    let mut parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .map(|l| {
+            l.trim_start_matches("error:")
+                .trim_start_matches("tip:")
+                .trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+        })
+        .collect();
+    // A bad value that came from the environment: name the variable, or the user looks for it
+    // on the command line in vain.
+    let env_note = match (
+        e.get(ContextKind::InvalidArg),
+        e.get(ContextKind::InvalidValue),
+    ) {
+        (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) => {
+            let long = arg.split_whitespace().next().unwrap_or("");
+            command()
+                .get_arguments()
+                .find(|a| a.get_long().is_some_and(|l| format!("--{l}") == long))
+                .and_then(|a| a.get_env().map(|v| v.to_os_string()))
+                .filter(|var| std::env::var_os(var).is_some_and(|v| v == value.as_str()))
+                .map(|var| format!(" (set by {})", var.to_string_lossy()))
+        }
+        _ => None,
+    };
+    // Value parsers already say what to write; for the others, point at the options.
+    if e.kind() != ErrorKind::ValueValidation {
+        parts.push("see fanout --help");
+    }
+    let first = parts.first().copied().unwrap_or("invalid command line");
+    let rest: String = parts.iter().skip(1).map(|p| format!("; {p}")).collect();
+    // `with_cmd` keeps clap's colour rules (a red `error:` on a terminal, none with NO_COLOR)
+    // without adding the usage and "For more information" lines that `format` would.
+    clap::Error::raw(
+        e.kind(),
+        format!("{first}{}{rest}\n", env_note.unwrap_or_default()),
+    )
+    .with_cmd(&command())
 }
 
 /// Options of which only one takes effect; on the command line the last one wins, against the
@@ -386,9 +517,44 @@ fn env_switch(s: &str) -> Result<bool, String> {
     }
 }
 
+/// `--timeout` and `--slow`: a duration above zero. Zero would end every job at once, or log
+/// a SLOW line in a busy loop; leaving the option out is how to turn them off.
+fn above_zero(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!(
+            "`{s}` is no time at all: give a duration above zero (e.g. 30s), or leave the option out"
+        ));
+    }
+    Ok(d)
+}
+
+/// `--log-level`: a level, or directives with a target (`fanout=debug`). A bare word that is
+/// neither a level nor fanout's target would be read by `EnvFilter` as the name of a target
+/// that never logs, so `--log-level warning` would silently turn every log line off.
+fn log_filter(s: &str) -> Result<String, String> {
+    const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+    for directive in s.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let known = directive.contains(['=', '['])
+            || LEVELS.contains(&directive.to_ascii_lowercase().as_str())
+            || directive.parse::<u8>().is_ok_and(|n| n <= 5)
+            || directive == "fanout"
+            || directive.starts_with("fanout::");
+        if !known {
+            return Err(format!(
+                "unknown log level `{directive}`: use error, warn, info, debug, trace or off, or TARGET=LEVEL (e.g. fanout=debug)"
+            ));
+        }
+    }
+    Ok(s.to_string())
+}
+
 /// Splits the trailing words into the command and the input sources at `:::`, `:::+`, `::::`
-/// and `::::+`.
-fn split_sources(rest: Vec<OsString>) -> Result<(Vec<OsString>, Vec<Source>), String> {
+/// and `::::+`. `after_arg_files`: `-a` files come first, so a leading `:::+` links to them.
+fn split_sources(
+    rest: Vec<OsString>,
+    after_arg_files: bool,
+) -> Result<(Vec<OsString>, Vec<Source>), String> {
     let mut command = Vec::new();
     let mut sources: Vec<Source> = Vec::new();
     // The separator that opened the current source: (files?, linked?).
@@ -403,7 +569,7 @@ fn split_sources(rest: Vec<OsString>) -> Result<(Vec<OsString>, Vec<Source>), St
         };
         match (sep, current) {
             (Some((files, linked)), _) => {
-                if linked && sources.is_empty() {
+                if linked && sources.is_empty() && !after_arg_files {
                     return Err(format!(
                         "`{}` links to the input source before it, but there is none: use ::: or :::: first",
                         word.to_string_lossy()
@@ -420,15 +586,9 @@ fn split_sources(rest: Vec<OsString>) -> Result<(Vec<OsString>, Vec<Source>), St
             (None, None) => command.push(word),
             (None, Some((true, linked))) => sources.push(Source {
                 kind: SourceKind::File(PathBuf::from(word)),
-                // Only the first file after `::::+` is linked; the others are sources of their own.
-                linked: linked
-                    && !matches!(
-                        sources.last(),
-                        Some(Source {
-                            kind: SourceKind::File(_),
-                            ..
-                        })
-                    ),
+                // Every file after `::::+` is linked to the source before it, as in GNU parallel
+                // (`:::: a ::::+ b c` zips a, b and c).
+                linked,
             }),
             (None, Some((false, _))) => {
                 if let Some(Source {
@@ -490,6 +650,24 @@ mod tests {
     }
 
     #[test]
+    fn log_filter_rejects_a_misspelt_level() {
+        for ok in [
+            "warn",
+            "INFO",
+            "3",
+            "fanout",
+            "fanout=debug",
+            "debug,tokio=off",
+            "",
+        ] {
+            assert!(log_filter(ok).is_ok(), "{ok}");
+        }
+        for bad in ["warning", "verbose", "info,lol"] {
+            assert!(log_filter(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn overriding_ids_exist() {
         let cmd = command();
         for id in OVERRIDING.iter().flat_map(|s| s.iter()) {
@@ -503,11 +681,12 @@ mod tests {
             .iter()
             .map(OsString::from)
             .collect();
-        let (cmd, src) = split_sources(words).unwrap();
+        let (cmd, src) = split_sources(words, false).unwrap();
         assert_eq!(cmd, ["echo", "{}"]);
         assert_eq!(src.len(), 3);
         assert!(src[1].linked);
         assert_eq!(src[2].kind, SourceKind::File("f".into()));
-        assert!(split_sources(vec![":::+".into(), "a".into()]).is_err());
+        assert!(split_sources(vec![":::+".into(), "a".into()], false).is_err());
+        assert!(split_sources(vec![":::+".into(), "a".into()], true).is_ok());
     }
 }

@@ -56,16 +56,10 @@ fn usage_error(e: clap::Error) -> ExitCode {
         let _ = e.print();
         return ExitCode::SUCCESS;
     }
-    // One line, like every fanout error: clap's own line says what is wrong and what to write.
-    let text = e.render().to_string();
-    let line = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("error");
-    match e.kind() {
-        clap::error::ErrorKind::ValueValidation => eprintln!("fanout: {line}"),
-        _ => eprintln!("fanout: {line}; see `fanout --help`"),
-    }
+    // `cli::parse` already made it one line; the prefix matches fanout's other errors, and
+    // clap keeps its colour rules (a red `error:` on a terminal, none with NO_COLOR).
+    eprint!("fanout: ");
+    let _ = e.print();
     ExitCode::from(exit::SETUP_ERROR as u8)
 }
 

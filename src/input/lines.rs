@@ -18,6 +18,14 @@ impl LineReader {
     /// Opens `path` (`-` is stdin). A directory or unreadable file is an error now.
     pub fn open(path: &Path, separator: u8) -> Result<LineReader, InputError> {
         let reader: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                // `fanout cmd` without `:::` would otherwise wait in silence (GNU parallel
+                // warns too).
+                tracing::warn!(
+                    event = "input_from_terminal",
+                    "reading input from the terminal, one value per line, until Ctrl-D: give values with ::: or :::: FILE, or pipe them in"
+                );
+            }
             Box::new(std::io::stdin())
         } else {
             let file = File::open(path).map_err(|source| InputError::Open {

@@ -1,7 +1,8 @@
 //! Where jobs come from: `:::` argument groups, `::::`/`-a` files, or stdin. Turns the input
 //! sources into a stream of argument tuples. A single source is streamed line by line, so a
 //! million-line stdin is never held in memory; several sources are combined as GNU parallel
-//! does (cartesian product, first source varying slowest; `:::+` links element by element).
+//! does (cartesian product, first source varying slowest; `:::+` links element by element and,
+//! as in GNU parallel, stops at the shortest of the linked sources).
 
 mod lines;
 
@@ -29,7 +30,7 @@ pub struct Source {
 /// A problem with the input, found before or while reading it.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("cannot read input file `{path}`: {source}")]
+    #[error("cannot read input file `{path}`: {source}; check the path given after :::: or to -a")]
     Open {
         path: PathBuf,
         #[source]
@@ -108,8 +109,9 @@ impl ArgStream {
     }
 }
 
-/// The combination of in-memory sources: linked runs are zipped (the shorter ones wrap
-/// around, as GNU parallel's `--link`), and the runs are multiplied, first varying slowest.
+/// The combination of in-memory sources: linked runs are zipped, stopping at the shortest
+/// source (GNU parallel's `:::+`: "contrary to --link, values do not wrap"), and the runs are
+/// multiplied, first varying slowest.
 pub struct Combined {
     /// Each run: the source values of its members.
     runs: Vec<Vec<Vec<Vec<u8>>>>,
@@ -132,7 +134,7 @@ impl Combined {
     }
 
     fn run_len(run: &[Vec<Vec<u8>>]) -> usize {
-        run.iter().map(Vec::len).max().unwrap_or(0)
+        run.iter().map(Vec::len).min().unwrap_or(0)
     }
 }
 
@@ -144,7 +146,7 @@ impl Iterator for Combined {
         let mut tuple = Vec::new();
         for (run, &i) in self.runs.iter().zip(index.iter()) {
             for source in run {
-                tuple.push(source[i % source.len()].clone());
+                tuple.push(source[i].clone());
             }
         }
         // Advance like an odometer, last run fastest.
@@ -194,7 +196,7 @@ mod tests {
     }
 
     #[test]
-    fn linked_groups_zip_and_wrap() {
+    fn linked_groups_zip_and_stop_at_the_shortest() {
         let s = ArgStream::open(
             &[
                 args(&["a", "b", "c"], false),
@@ -203,7 +205,7 @@ mod tests {
             ],
             b'\n',
         );
-        assert_eq!(collect(s.unwrap()), ["a,1,x", "b,2,x", "c,1,x"]);
+        assert_eq!(collect(s.unwrap()), ["a,1,x", "b,2,x"]);
     }
 
     #[test]

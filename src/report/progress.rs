@@ -72,7 +72,7 @@ pub struct ProgressReporter {
 impl ProgressReporter {
     /// `bar` is the bar to drive (also registered in `slot`), or none for the log line.
     pub fn new(bar: Option<ProgressBar>, slot: BarSlot) -> ProgressReporter {
-        ProgressReporter {
+        let reporter = ProgressReporter {
             bar,
             slot,
             t0: Instant::now(),
@@ -85,7 +85,11 @@ impl ProgressReporter {
             dirty: true,
             last_draw: None,
             finished: false,
+        };
+        if let Some(bar) = &reporter.bar {
+            bar.set_message(reporter.message());
         }
+        reporter
     }
 
     /// The total so far and whether it is final.
@@ -137,10 +141,12 @@ impl ProgressReporter {
         let due = self.last_draw.is_none_or(|t| t.elapsed() >= REDRAW);
         if self.dirty && (now || due) {
             let (total, _) = self.total();
+            // The message first: each setter may draw, and a frame without the counts (an
+            // empty bar across the whole line) must never show.
+            bar.set_message(self.message());
             // A length of 0 would draw a full bar.
             bar.set_length(total.max(1));
             bar.set_position(self.done);
-            bar.set_message(self.message());
             self.dirty = false;
             self.last_draw = Some(Instant::now());
         } else {

@@ -142,7 +142,11 @@ pub fn text(s: &RunSummary, color: bool) -> String {
     let unsuccessful = s.failed + s.timed_out + s.cancelled;
     if unsuccessful as usize > FAILURES_SHOWN.min(s.failures.len()) {
         let more = unsuccessful - FAILURES_SHOWN.min(s.failures.len()) as u64;
-        let _ = writeln!(out, "  ... and {more} more (the joblog has them all)");
+        // The summary does not know whether a joblog is written: name what would list them.
+        let _ = writeln!(
+            out,
+            "  ... and {more} more (--joblog or --results-json lists every job)"
+        );
     }
     match s.cancel {
         Some(CancelReason::Signal(n)) => {

@@ -22,6 +22,21 @@ pub enum TemplateError {
         offset: usize,
     },
     #[error(
+        "unclosed replacement string `{text}` in `{word}`: close it with `}}`, or write {{{{ for a literal brace"
+    )]
+    Unclosed {
+        word: String,
+        text: String,
+        offset: usize,
+    },
+    #[error(
+        "`{word}` is bash syntax, but jobs run in sh (where it means something else): write {instead}"
+    )]
+    BashOnly {
+        word: &'static str,
+        instead: &'static str,
+    },
+    #[error(
         "replacement string `{text}` refers to input {n}, but there are only {groups} input source(s)"
     )]
     NoSuchInput {
@@ -55,8 +70,11 @@ pub struct Template {
 const SHELL_SYNTAX: &[u8] = b" \t\n|&;<>()$`\\\"'*?[]#~=";
 /// Words that, standing alone among several, are shell operators.
 const SHELL_OPERATORS: &[&[u8]] = &[
-    b"|", b"||", b"&&", b";", b">", b">>", b"<", b"2>", b"2>>", b"&>", b"2>&1", b"&", b"|&",
+    b"|", b"||", b"&&", b";", b">", b">>", b"<", b"2>", b"2>>", b"2>&1", b"&",
 ];
+/// bash's operators, which POSIX `sh` (dash) reads differently: `a &> f` runs `a` in the
+/// background, `a |& b` is a syntax error. Refused with the portable spelling.
+const BASH_OPERATORS: &[(&str, &str)] = &[("&>", "`> FILE 2>&1`"), ("|&", "`2>&1 |`")];
 
 impl Template {
     /// Parses the command words. `groups` is the number of input sources (for `{N}` checks).
@@ -76,6 +94,12 @@ impl Template {
         let mut parsed = Vec::with_capacity(words.len());
         let mut any_placeholder = false;
         for w in words {
+            if let Some((word, instead)) = BASH_OPERATORS
+                .iter()
+                .find(|(op, _)| words.len() > 1 && w.as_bytes() == op.as_bytes())
+            {
+                return Err(TemplateError::BashOnly { word, instead });
+            }
             let tokens = parse_word(w.as_bytes())?;
             for t in &tokens {
                 if let Token::Placeholder(p) = t {
@@ -244,7 +268,11 @@ fn parse_word(w: &[u8]) -> Result<Vec<Token>, TemplateError> {
                         i += 1;
                     }
                     (None, Ok(Some(_))) if !inner.is_empty() => {
-                        return Err(unknown(w, i, &w[i..]));
+                        return Err(TemplateError::Unclosed {
+                            word: String::from_utf8_lossy(w).into_owned(),
+                            text: String::from_utf8_lossy(&w[i..]).into_owned(),
+                            offset: i,
+                        });
                     }
                     (None, _) => {
                         lit.push(b'{');
@@ -394,6 +422,16 @@ mod tests {
     }
 
     #[test]
+    fn bash_only_operators_are_refused() {
+        for op in ["&>", "|&"] {
+            assert!(matches!(
+                Template::parse(&words(&["echo", "{}", op, "x"]), ShellMode::Auto, 1),
+                Err(TemplateError::BashOnly { .. })
+            ));
+        }
+    }
+
+    #[test]
     fn awk_braces_stay_literal_and_escapes_work() {
         let t =
             Template::parse(&words(&["awk", "{print $1}", "{{}}"]), ShellMode::Auto, 1).unwrap();
@@ -414,7 +452,10 @@ mod tests {
             Template::parse(&words(&["echo", "{3}"]), ShellMode::Auto, 2),
             Err(TemplateError::NoSuchInput { n: 3, .. })
         ));
-        assert!(Template::parse(&words(&["echo", "{2"]), ShellMode::Auto, 2).is_err());
+        assert!(matches!(
+            Template::parse(&words(&["echo", "x{2"]), ShellMode::Auto, 2),
+            Err(TemplateError::Unclosed { offset: 1, .. })
+        ));
     }
 
     #[test]

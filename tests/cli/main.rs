@@ -8,6 +8,7 @@ mod joblog;
 mod limits;
 mod observe;
 mod results;
+mod review;
 mod signals;
 #[allow(
     dead_code,
