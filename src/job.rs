@@ -46,12 +46,17 @@ pub struct JobSpec {
 
 impl JobSpec {
     /// The command as a user would type it: the script in shell mode, else argv with each word
-    /// quoted where needed.
+    /// quoted where needed. Lossy UTF-8, for logs and the summary; see [`JobSpec::display_bytes`].
     pub fn display(&self) -> String {
+        String::from_utf8_lossy(&self.display_bytes()).into_owned()
+    }
+
+    /// The same as [`JobSpec::display`], byte for byte (`--dry-run` prints the raw bytes, as GNU
+    /// parallel does).
+    pub fn display_bytes(&self) -> Vec<u8> {
         use std::os::unix::ffi::OsStrExt;
         if self.shell {
-            return String::from_utf8_lossy(self.argv.last().map(|a| a.as_bytes()).unwrap_or(b""))
-                .into_owned();
+            return self.argv.last().map(|a| a.as_bytes()).unwrap_or(b"").to_vec();
         }
         let mut out = Vec::new();
         for (i, a) in self.argv.iter().enumerate() {
@@ -60,7 +65,7 @@ impl JobSpec {
             }
             crate::template::quote_into(&mut out, a.as_bytes());
         }
-        String::from_utf8_lossy(&out).into_owned()
+        out
     }
 }
 

@@ -155,11 +155,10 @@ pub fn dry_run(config: &Config, prepared: Prepared) -> Result<i32, SetupError> {
         };
         let slot = ((seq - 1) % slots) as u32 + 1;
         let spec = prepared.template.render(&job, slot);
-        let line = spec.display();
-        match out
-            .write_all(line.as_bytes())
-            .and_then(|_| out.write_all(b"\n"))
-        {
+        // The bytes as they are: GNU parallel does not re-encode.
+        let mut line = spec.display_bytes();
+        line.push(b'\n');
+        match out.write_all(&line) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(141),
             r => r.map_err(io_err)?,
         }

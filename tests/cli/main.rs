@@ -7,6 +7,7 @@ mod faults;
 mod joblog;
 mod limits;
 mod observe;
+mod polish;
 mod results;
 mod review;
 mod signals;

@@ -1,0 +1,28 @@
+//! Defects found in review and fixed one by one: each test runs the real binary and fails
+//! without its fix.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::util::fanout;
+
+fn stderr_of(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+}
+
+/// `--dry-run` prints a non-UTF-8 value's bytes as they are (GNU parallel does), not U+FFFD.
+#[test]
+fn dry_run_keeps_non_utf8_bytes() {
+    fanout()
+        .args(["--dry-run", "echo", "{}", ":::"])
+        .arg(OsStr::from_bytes(b"\xff"))
+        .assert()
+        .success()
+        .stdout(&b"echo '\xff'\n"[..]);
+    fanout()
+        .args(["--dry-run", "--shell", "printf %s {} | od -c", ":::"])
+        .arg(OsStr::from_bytes(b"a\xfe"))
+        .assert()
+        .success()
+        .stdout(&b"printf %s 'a\xfe' | od -c\n"[..]);
+}
