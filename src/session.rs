@@ -155,8 +155,17 @@ pub fn dry_run(config: &Config, prepared: Prepared) -> Result<i32, SetupError> {
         };
         let slot = ((seq - 1) % slots) as u32 + 1;
         let spec = prepared.template.render(&job, slot);
-        // The bytes as they are: GNU parallel does not re-encode.
-        let mut line = spec.display_bytes();
+        // The bytes as they are (GNU parallel does not re-encode), after the tag as output
+        // lines would have it (`a<TAB>echo a`).
+        let mut line = match (&prepared.tag, &config.tag) {
+            (Some(t), _) => t.render_plain(&job, slot),
+            (None, Some(crate::config::Tag::Args)) => job.args.join(&b' '),
+            _ => Vec::new(),
+        };
+        if config.tag.is_some() {
+            line.push(b'\t');
+        }
+        line.extend_from_slice(&spec.display_bytes());
         line.push(b'\n');
         match out.write_all(&line) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(141),

@@ -26,3 +26,19 @@ fn dry_run_keeps_non_utf8_bytes() {
         .success()
         .stdout(&b"printf %s 'a\xfe' | od -c\n"[..]);
 }
+
+/// `--dry-run --tag` and `--tagstring` print the tag and a tab before the command, as GNU
+/// parallel's `a<TAB>echo a`.
+#[test]
+fn dry_run_prints_the_tag() {
+    fanout()
+        .args(["--dry-run", "-k", "--tag", "echo", ":::", "a", "b"])
+        .assert()
+        .success()
+        .stdout("a\techo a\nb\techo b\n");
+    fanout()
+        .args(["--dry-run", "--tagstring", "[{#}]", "echo", ":::", "a"])
+        .assert()
+        .success()
+        .stdout("[1]\techo a\n");
+}
