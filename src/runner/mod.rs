@@ -275,8 +275,9 @@ async fn force_after_grace(cancel: Cancel, bound: std::time::Duration) {
     }
 }
 
-/// Settles the exit code: 128+N after signal N; for `--halt ...,fail=1` the failing job's own
-/// code; otherwise the number of unsuccessful jobs (capped at 101).
+/// Settles the exit code: 128+N after signal N; 0 when `--halt ...,success=N` was met; for
+/// `--halt ...,fail=1` the failing job's own code; otherwise the number of unsuccessful jobs
+/// (capped at 101).
 fn exit_code(config: &Config, s: &RunSummary) -> i32 {
     match s.cancel {
         Some(CancelReason::Signal(n) | CancelReason::SecondSignal(n)) => exit::for_signal(n),
@@ -284,7 +285,10 @@ fn exit_code(config: &Config, s: &RunSummary) -> i32 {
         Some(CancelReason::OutputClosed) => exit::for_signal(libc::SIGPIPE),
         Some(CancelReason::HaltSoon | CancelReason::HaltNow) => {
             let h = config.halt;
-            if h.on == HaltOn::Fail && h.threshold == Threshold::Count(1) {
+            if h.on == HaltOn::Success {
+                // GNU parallel: the success condition was met, so the run succeeded.
+                0
+            } else if h.on == HaltOn::Fail && h.threshold == Threshold::Count(1) {
                 s.first_failure_code.unwrap_or(1)
             } else {
                 exit::for_failures(s.failed + s.timed_out)

@@ -42,3 +42,22 @@ fn dry_run_prints_the_tag() {
         .success()
         .stdout("[1]\techo a\n");
 }
+
+/// A halt triggered by `success=N` exits 0 even when jobs failed before it (GNU parallel: the
+/// success condition was met); `done=N` still counts the failures.
+#[test]
+fn a_halt_on_success_exits_0() {
+    fanout()
+        .args(["-q", "-j1", "--halt", "now,success=1", "exit {}", ":::", "1", "0", "1"])
+        .assert()
+        .code(0);
+    fanout()
+        .args(["-q", "-j1", "--halt", "soon,success=2", "exit {}"])
+        .args([":::", "3", "0", "4", "0", "5"])
+        .assert()
+        .code(0);
+    fanout()
+        .args(["-q", "-j1", "--halt", "now,done=2", "exit {}", ":::", "1", "0", "1"])
+        .assert()
+        .code(1);
+}
