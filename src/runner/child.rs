@@ -429,6 +429,12 @@ fn spawn_failure(spec: &JobSpec, e: &std::io::Error) -> (i32, String) {
     let prog = spec.argv[0].to_string_lossy();
     match e.kind() {
         std::io::ErrorKind::NotFound => (127, format!("fanout: {prog}: command not found\n")),
+        // exec gives EACCES for a directory too; say what a shell says.
+        std::io::ErrorKind::PermissionDenied
+            if prog.contains('/') && std::path::Path::new(&spec.argv[0]).is_dir() =>
+        {
+            (126, format!("fanout: {prog}: is a directory\n"))
+        }
         std::io::ErrorKind::PermissionDenied => (
             126,
             format!("fanout: {prog}: permission denied (is it executable?)\n"),

@@ -61,3 +61,23 @@ fn a_halt_on_success_exits_0() {
         .assert()
         .code(1);
 }
+
+/// A directory given as the program is reported as a directory (exit 126, as a shell), not as
+/// a permission problem.
+#[test]
+fn a_directory_as_the_program_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fanout()
+        .args(["-q", "--joblog"])
+        .arg(dir.path().join("log"))
+        .arg(dir.path())
+        .args([":::", "a"])
+        .assert()
+        .code(1);
+    let err = stderr_of(&out);
+    assert!(err.contains("is a directory"), "{err:?}");
+    assert!(!err.contains("permission denied"), "{err:?}");
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    let line = log.lines().nth(1).expect("a joblog line");
+    assert_eq!(line.split('\t').nth(6), Some("126"), "{line:?}");
+}
