@@ -10,6 +10,9 @@ use crate::template::TemplateError;
 pub enum SetupError {
     #[error("bad command template: {0}")]
     Template(#[from] TemplateError),
+    /// The `--tagstring` template, named so the user knows which one to fix.
+    #[error("bad --tagstring: {0}")]
+    TagTemplate(#[source] TemplateError),
     #[error(transparent)]
     Input(#[from] InputError),
     #[error(transparent)]

@@ -84,7 +84,8 @@ pub fn prepare(config: &Config, host: &str) -> Result<Prepared, SetupError> {
             std::slice::from_ref(t),
             crate::template::ShellMode::Auto,
             groups,
-        )?),
+        )
+        .map_err(SetupError::TagTemplate)?),
         _ => None,
     };
     if config.resume != ResumeMode::Off && config.joblog.is_none() {

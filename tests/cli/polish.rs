@@ -81,3 +81,16 @@ fn a_directory_as_the_program_says_so() {
     let line = log.lines().nth(1).expect("a joblog line");
     assert_eq!(line.split('\t').nth(6), Some("126"), "{line:?}");
 }
+
+/// A bad `--tagstring` names `--tagstring`, not the command template.
+#[test]
+fn a_bad_tagstring_names_the_option() {
+    let out = fanout()
+        .args(["--tagstring", "{3}", "echo", ":::", "a"])
+        .assert()
+        .code(255);
+    let err = stderr_of(&out);
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.contains("--tagstring"), "{err:?}");
+    assert!(!err.contains("command template"), "{err:?}");
+}
