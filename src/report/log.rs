@@ -4,6 +4,7 @@
 //! versioned by [`SCHEMA_VERSION`] and documented in the README ("JSON log events"); change
 //! both together. Where the lines go and in which format is set up by the binary.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use tracing::{Level, debug, info, warn};
@@ -37,6 +38,22 @@ pub(crate) fn cancel_name(reason: CancelReason) -> (&'static str, Option<i32>) {
         CancelReason::Signal(n) => ("signal", Some(n)),
         CancelReason::SecondSignal(n) => ("second_signal", Some(n)),
     }
+}
+
+/// The most bytes of a job's args or command a log event carries: a 3 MB argument must not
+/// make a 6 MB log line (`--results` and `--results-json` keep everything).
+pub const FIELD_CAP: usize = 1024;
+
+/// `s` cut at [`FIELD_CAP`] bytes (on a char boundary), with a marker giving its full length.
+pub(crate) fn capped(s: &str) -> Cow<'_, str> {
+    if s.len() <= FIELD_CAP {
+        return Cow::Borrowed(s);
+    }
+    let mut end = FIELD_CAP;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}… ({} bytes)", &s[..end], s.len()))
 }
 
 fn ms(d: Duration) -> u64 {
@@ -80,8 +97,8 @@ fn job_finished(r: &JobRecord) {
         attempt = r.attempts,
         stdout_bytes = r.stdout_bytes,
         stderr_bytes = r.stderr_bytes,
-        args = r.args.as_str(),
-        command = r.command.as_str(),
+        args = &*capped(&r.args),
+        command = &*capped(&r.command),
         "{message}"
     );
 }
@@ -99,7 +116,7 @@ impl Reporter for LogReporter {
                 version = *version,
                 schema_version = SCHEMA_VERSION,
                 slots = *slots as u64,
-                command = command.as_str(),
+                command = &*capped(command),
                 skipped = *skipped,
                 "run started"
             ),
@@ -119,8 +136,8 @@ impl Reporter for LogReporter {
                 slot = *slot,
                 pid = *pid,
                 attempt = *attempt,
-                args = &**args,
-                command = &**command,
+                args = &*capped(args),
+                command = &*capped(command),
                 "job started"
             ),
             RunEvent::JobSlow {
@@ -131,11 +148,11 @@ impl Reporter for LogReporter {
                 event = "job_slow",
                 seq = id.0,
                 elapsed_ms = ms(*elapsed),
-                command = &**command,
+                command = &*capped(command),
                 "SLOW job {} running for {:.1}s: {}",
                 id.0,
                 elapsed.as_secs_f64(),
-                command
+                capped(command)
             ),
             RunEvent::JobRetrying { record: r, delay } => warn!(
                 event = "job_retrying",
@@ -146,7 +163,7 @@ impl Reporter for LogReporter {
                 signal = r.outcome.signal(),
                 duration_ms = ms(r.duration),
                 delay_ms = ms(*delay),
-                command = r.command.as_str(),
+                command = &*capped(&r.command),
                 "job will be retried"
             ),
             RunEvent::JobFinished { record, .. } => job_finished(record),
@@ -195,5 +212,19 @@ impl Reporter for LogReporter {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_fields_are_capped_at_a_char_boundary() {
+        assert_eq!(capped("short"), "short");
+        let long = format!("x{}", "é".repeat(2000));
+        let c = capped(&long);
+        assert!(c.ends_with(&format!("… ({} bytes)", long.len())), "{c}");
+        assert!(c.len() < FIELD_CAP + 32);
     }
 }

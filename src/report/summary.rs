@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::console::Console;
 use super::events::{CancelReason, RunEvent, RunSummary};
-use super::log::{SCHEMA_VERSION, cancel_name, signal_name};
+use super::log::{SCHEMA_VERSION, cancel_name, capped, signal_name};
 use super::progress::human;
 use super::{ReportError, Reporter};
 use crate::job::{JobOutcome, JobRecord};
@@ -120,7 +120,7 @@ pub fn text(s: &RunSummary, color: bool) -> String {
                 "  slowest: job {} took {}: {}",
                 r.id,
                 human(r.duration),
-                r.command
+                capped(&r.command)
             );
         }
     }
@@ -136,7 +136,7 @@ pub fn text(s: &RunSummary, color: bool) -> String {
             paint(color, "31", label),
             r.id,
             how(r),
-            r.command
+            capped(&r.command)
         );
     }
     let unsuccessful = s.failed + s.timed_out + s.cancelled;
@@ -186,7 +186,7 @@ pub fn json_summary(s: &RunSummary) -> serde_json::Value {
     let slowest: Vec<_> = s
         .slowest
         .iter()
-        .map(|r| json!({"seq": r.id.0, "duration_ms": ms(r.duration), "command": r.command}))
+        .map(|r| json!({"seq": r.id.0, "duration_ms": ms(r.duration), "command": capped(&r.command)}))
         .collect();
     let failures: Vec<_> = s
         .failures
@@ -199,8 +199,8 @@ pub fn json_summary(s: &RunSummary) -> serde_json::Value {
                 "signal": r.outcome.signal(),
                 "duration_ms": ms(r.duration),
                 "attempts": r.attempts,
-                "args": r.args,
-                "command": r.command,
+                "args": capped(&r.args),
+                "command": capped(&r.command),
             })
         })
         .collect();

@@ -439,6 +439,12 @@ fn spawn_failure(spec: &JobSpec, e: &std::io::Error) -> (i32, String) {
             126,
             format!("fanout: {prog}: permission denied (is it executable?)\n"),
         ),
+        _ if e.raw_os_error() == Some(libc::E2BIG) => (
+            126,
+            format!(
+                "fanout: {prog}: cannot start: argument list too long (one argument may be at most 128 KiB, the whole command line and environment at most ARG_MAX: pass big data in a file)\n"
+            ),
+        ),
         _ if e.raw_os_error() == Some(libc::ENOEXEC) => (
             126,
             format!("fanout: {prog}: cannot execute: exec format error\n"),

@@ -94,3 +94,32 @@ fn a_bad_tagstring_names_the_option() {
     assert!(err.contains("--tagstring"), "{err:?}");
     assert!(!err.contains("command template"), "{err:?}");
 }
+
+/// A 3 MB argument: the job cannot start (E2BIG) and says why, and no log line or summary
+/// line carries the 3 MB (results keep it).
+#[test]
+fn a_huge_argument_is_capped_in_logs_and_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("h");
+    std::fs::write(&input, format!("{}\n", "x".repeat(3_000_000))).unwrap();
+    let results = dir.path().join("r.jsonl");
+    let out = fanout()
+        .args(["--log-format", "json", "--results-json"])
+        .arg(&results)
+        .args(["echo", "::::"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    // Not `assert()`: a failure would print megabytes.
+    assert_eq!(out.status.code(), Some(1));
+    let err = &out.stderr;
+    let longest = err.split(|&b| b == b'\n').map(<[u8]>::len).max();
+    assert!(longest < Some(4096), "a log line of {longest:?} bytes");
+    let err = String::from_utf8_lossy(err);
+    let head: String = err.chars().take(2000).collect();
+    assert!(err.contains("argument list too long"), "{head}");
+    assert!(err.contains("128 KiB") && err.contains("ARG_MAX"));
+    assert!(err.contains("… (3000000 bytes)"), "the marker");
+    let line = std::fs::read_to_string(&results).unwrap();
+    assert!(line.len() > 3_000_000, "results keep the whole args");
+}
