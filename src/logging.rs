@@ -14,6 +14,34 @@ use fanout::report::term::BarSlot;
 /// Keeps the log file open for the life of the program.
 pub struct LogGuard;
 
+/// The `--log-file`, which reports its first write error on one line of stderr and drops the
+/// lines after it: a full disk must not stop the jobs, nor have tracing-subscriber complain
+/// once per log line.
+struct LogFile {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+    failed: bool,
+}
+
+impl std::io::Write for LogFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.failed
+            && let Err(e) = self.file.write_all(buf)
+        {
+            self.failed = true;
+            eprintln!(
+                "fanout: warning: cannot write to log file `{}`: {e}; the log lines after this are lost",
+                self.path.display()
+            );
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The filter: `--log-level` (or `RUST_LOG`) wins; otherwise the format's base level, moved
 /// by -v and -q.
 fn filter(cli: &Cli) -> Result<EnvFilter, String> {
@@ -51,8 +79,17 @@ pub fn init(cli: &Cli, bar: &BarSlot) -> Result<LogGuard, String> {
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|e| format!("cannot open log file `{}`: {e}", path.display()))?;
-            let writer = std::sync::Mutex::new(file);
+                .map_err(|e| {
+                    format!(
+                        "cannot open log file `{}`: {e}; give a writable path to --log-file",
+                        path.display()
+                    )
+                })?;
+            let writer = std::sync::Mutex::new(LogFile {
+                file,
+                path: path.clone(),
+                failed: false,
+            });
             match format {
                 LogFormat::Json => builder
                     .json()

@@ -123,3 +123,34 @@ fn a_huge_argument_is_capped_in_logs_and_explained() {
     let line = std::fs::read_to_string(&results).unwrap();
     assert!(line.len() > 3_000_000, "results keep the whole args");
 }
+
+/// A `--log-file` that cannot be opened says what to do; one that cannot be written
+/// (`/dev/full`) is reported once, on one line, and the jobs still run.
+#[test]
+fn log_file_errors_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fanout()
+        .arg("--log-file")
+        .arg(dir.path().join("missing/x.log"))
+        .args(["echo", ":::", "a"])
+        .assert()
+        .code(255);
+    let err = stderr_of(&out);
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.contains("give a writable path to --log-file"), "{err:?}");
+
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("skipped the /dev/full half: no /dev/full here");
+        return;
+    }
+    let out = fanout()
+        .args(["--log-file", "/dev/full", "-vv", "--no-summary", "-k"])
+        .args(["echo", ":::", "a", "b", "c"])
+        .assert()
+        .success()
+        .stdout("a\nb\nc\n");
+    let err = stderr_of(&out);
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.contains("cannot write to log file `/dev/full`"), "{err:?}");
+    assert!(!err.contains("tracing-subscriber"), "{err:?}");
+}
