@@ -232,12 +232,29 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
                 .await;
         });
     }
-    if let Some(reason) = shared.cancel.reason() {
-        reported_cancel = Some(reason);
-        shared.emit(RunEvent::Cancelling { reason }).await;
-    }
     tracker.close();
-    tracker.wait().await;
+    // Say why the run stops, once per reason as it appears or escalates: also for a signal or
+    // a halt that comes after the input ran out, while the running jobs drain.
+    loop {
+        if let Some(reason) = shared.cancel.reason()
+            && reported_cancel != Some(reason)
+        {
+            reported_cancel = Some(reason);
+            shared.emit(RunEvent::Cancelling { reason }).await;
+        }
+        if tracker.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            changed = cancel_rx.changed() => {
+                if changed.is_err() {
+                    tracker.wait().await;
+                }
+            }
+            _ = tracker.wait() => {}
+        }
+    }
     deadline.abort();
     if let Some(task) = reaper_task {
         task.abort();

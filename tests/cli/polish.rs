@@ -154,3 +154,56 @@ fn log_file_errors_are_one_clear_line() {
     assert!(err.contains("cannot write to log file `/dev/full`"), "{err:?}");
     assert!(!err.contains("tracing-subscriber"), "{err:?}");
 }
+
+/// A signal that comes after all the input was read (the scheduler only waits for the running
+/// jobs) is still announced by a `run_cancelling` event, once.
+#[test]
+fn a_signal_while_draining_logs_run_cancelling() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let log = d.join("log.jsonl");
+    // More slots than jobs: the input runs out while both jobs run.
+    let mut child = std::process::Command::new(crate::util::fanout_path())
+        .env_remove("RUST_LOG")
+        .env_remove("CI")
+        .args(["-j3", "-v", "--no-summary", "--log-format", "json", "--log-file"])
+        .arg(&log)
+        .arg(format!("touch {}/started.{{}}; sleep 30", d.display()))
+        .args([":::", "a", "b"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = crate::util::wait_until(Duration::from_secs(30), || {
+        d.join("started.a").exists()
+            && d.join("started.b").exists()
+            && std::fs::read_to_string(&log).is_ok_and(|l| l.contains("\"input_done\""))
+    });
+    if !started {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the jobs did not start");
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let exited =
+        crate::util::wait_until(Duration::from_secs(30), || child.try_wait().unwrap().is_some());
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("fanout did not exit after SIGTERM");
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    let log = std::fs::read_to_string(&log).unwrap();
+    let cancelling: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"event\":\"run_cancelling\""))
+        .collect();
+    assert_eq!(cancelling.len(), 1, "{log}");
+    assert!(cancelling[0].contains("\"reason\":\"signal\""), "{log}");
+    assert!(cancelling[0].contains("\"signal_name\":\"SIGTERM\""), "{log}");
+}
