@@ -68,6 +68,14 @@ impl Iterator for ArgStream {
 }
 
 impl ArgStream {
+    /// How many tuples are left, when that is known without reading: in-memory sources only.
+    pub fn known_len(&self) -> Option<u64> {
+        match self {
+            ArgStream::Lines(_) => None,
+            ArgStream::Combined(c) => Some(c.remaining()),
+        }
+    }
+
     /// Opens the sources. Files are opened (and checked) now, so an unreadable input is an
     /// error before any job runs. With no source, stdin is read.
     pub fn open(sources: &[Source], separator: u8) -> Result<ArgStream, InputError> {
@@ -131,6 +139,20 @@ impl Combined {
         let empty = runs.iter().any(|r| r.iter().any(|s| s.is_empty()));
         let index = (!empty && !runs.is_empty()).then(|| vec![0; runs.len()]);
         Combined { runs, index }
+    }
+
+    /// The tuples still to come: the odometer's remaining positions.
+    fn remaining(&self) -> u64 {
+        let Some(index) = &self.index else { return 0 };
+        // Positions passed so far, in the mixed radix of the run lengths.
+        let mut total: u64 = 1;
+        let mut passed: u64 = 0;
+        for (run, &i) in self.runs.iter().zip(index).rev() {
+            let len = Self::run_len(run) as u64;
+            passed = passed.saturating_add((i as u64).saturating_mul(total));
+            total = total.saturating_mul(len);
+        }
+        total.saturating_sub(passed)
     }
 
     fn run_len(run: &[Vec<Vec<u8>>]) -> usize {
@@ -206,6 +228,27 @@ mod tests {
             b'\n',
         );
         assert_eq!(collect(s.unwrap()), ["a,1,x", "b,2,x"]);
+    }
+
+    #[test]
+    fn in_memory_input_knows_its_length() {
+        let mut s = ArgStream::open(
+            &[
+                args(&["a", "b", "c"], false),
+                args(&["1", "2"], true),
+                args(&["x", "y", "z"], false),
+            ],
+            b'\n',
+        )
+        .unwrap();
+        assert_eq!(s.known_len(), Some(6));
+        s.next();
+        s.next();
+        s.next();
+        assert_eq!(s.known_len(), Some(3));
+        assert_eq!(s.count(), 3);
+        let empty = ArgStream::open(&[args(&["a"], false), args(&[], false)], b'\n');
+        assert_eq!(empty.unwrap().known_len(), Some(0));
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub enum RunEvent {
         command: String,
         /// Jobs skipped because an earlier joblog has them (`--resume`).
         skipped: u64,
+        /// The number of jobs (skipped ones included) when the input is in memory and so known
+        /// from the start; `None` while a stream is still to be read (`InputDone` tells).
+        total: Option<u64>,
     },
     /// The input ran out: `total` jobs will have run (or been skipped).
     InputDone {

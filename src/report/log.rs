@@ -111,6 +111,7 @@ impl Reporter for LogReporter {
                 slots,
                 command,
                 skipped,
+                total,
             } => info!(
                 event = "run_started",
                 version = *version,
@@ -118,6 +119,7 @@ impl Reporter for LogReporter {
                 slots = *slots as u64,
                 command = &*capped(command),
                 skipped = *skipped,
+                total = *total,
                 "run started"
             ),
             RunEvent::InputDone { total } => {

@@ -3,8 +3,9 @@
 //! (`--progress-interval`), so a long run in CI or a container shows life in its log.
 //!
 //! The bar is redrawn at most every [`REDRAW`] from counters kept here, not once per job; the
-//! session's ticks keep it fresh when no event comes. While the input is still being read
-//! the total is a lower bound and shown with a `+`; `InputDone` settles it.
+//! session's ticks keep it fresh when no event comes. An in-memory input's total comes with
+//! `RunStarted`; while a streamed input is still being read the total is a lower bound and
+//! shown with a `+`, and `InputDone` settles it.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -176,9 +177,14 @@ impl ProgressReporter {
 impl Reporter for ProgressReporter {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
         match event {
-            RunEvent::RunStarted { skipped, .. } => {
+            RunEvent::RunStarted { skipped, total, .. } => {
                 self.t0 = Instant::now();
                 self.skipped = *skipped;
+                // In-memory input (`:::`): the total is final from the start, and so the ETA.
+                if let Some(total) = total {
+                    self.total = Some(total.saturating_sub(*skipped));
+                    self.dirty = true;
+                }
             }
             RunEvent::InputDone { total } => {
                 self.total = Some(total.saturating_sub(self.skipped));

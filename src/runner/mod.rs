@@ -155,6 +155,7 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
             slots,
             command: command_display(&shared.config),
             skipped: parts.skip.len() as u64,
+            total: parts.input.known_len(),
         })
         .await;
 

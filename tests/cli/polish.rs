@@ -207,3 +207,45 @@ fn a_signal_while_draining_logs_run_cancelling() {
     assert!(cancelling[0].contains("\"reason\":\"signal\""), "{log}");
     assert!(cancelling[0].contains("\"signal_name\":\"SIGTERM\""), "{log}");
 }
+
+/// With `:::` the input is in memory: `run_started` carries the total, and the progress line
+/// has the final total (and an ETA) from the start, not `1/1+`.
+#[test]
+fn an_in_memory_input_gives_the_total_at_once() {
+    let out = fanout()
+        .args(["-j1", "--no-summary", "--log-format", "json"])
+        .args(["--progress-interval", "100ms", "sleep", "{}"])
+        .args([":::", "2", "0", "0"])
+        .assert()
+        .success();
+    let err = stderr_of(&out);
+    let events: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let started = events
+        .iter()
+        .find(|e| e["event"] == "run_started")
+        .expect("run_started");
+    assert_eq!(started["total"], 3, "{started}");
+    // The first job runs 2 s: a line comes before anything is done.
+    let first = events
+        .iter()
+        .find(|e| e["event"] == "progress")
+        .expect("a progress line");
+    assert_eq!(first["done"], 0, "{first}");
+    assert_eq!(first["total"], 3, "{first}");
+    assert_eq!(first["total_final"], true, "{first}");
+    // A streamed input does not know its length at the start.
+    let out = fanout()
+        .args(["--no-summary", "--log-format", "json", "echo"])
+        .write_stdin("a\nb\n")
+        .assert()
+        .success();
+    let err = stderr_of(&out);
+    let started = err
+        .lines()
+        .find(|l| l.contains("\"run_started\""))
+        .expect("run_started");
+    assert!(!started.contains("\"total\""), "{started}");
+}
