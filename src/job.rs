@@ -56,7 +56,12 @@ impl JobSpec {
     pub fn display_bytes(&self) -> Vec<u8> {
         use std::os::unix::ffi::OsStrExt;
         if self.shell {
-            return self.argv.last().map(|a| a.as_bytes()).unwrap_or(b"").to_vec();
+            return self
+                .argv
+                .last()
+                .map(|a| a.as_bytes())
+                .unwrap_or(b"")
+                .to_vec();
         }
         let mut out = Vec::new();
         for (i, a) in self.argv.iter().enumerate() {

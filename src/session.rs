@@ -80,12 +80,14 @@ pub fn prepare(config: &Config, host: &str) -> Result<Prepared, SetupError> {
     let groups = config.sources.len().max(1);
     let template = Template::parse(&config.command, config.shell_mode, groups)?;
     let tag = match &config.tag {
-        Some(crate::config::Tag::Template(t)) => Some(Template::parse(
-            std::slice::from_ref(t),
-            crate::template::ShellMode::Auto,
-            groups,
-        )
-        .map_err(SetupError::TagTemplate)?),
+        Some(crate::config::Tag::Template(t)) => Some(
+            Template::parse(
+                std::slice::from_ref(t),
+                crate::template::ShellMode::Auto,
+                groups,
+            )
+            .map_err(SetupError::TagTemplate)?,
+        ),
         _ => None,
     };
     if config.resume != ResumeMode::Off && config.joblog.is_none() {

@@ -48,7 +48,17 @@ fn dry_run_prints_the_tag() {
 #[test]
 fn a_halt_on_success_exits_0() {
     fanout()
-        .args(["-q", "-j1", "--halt", "now,success=1", "exit {}", ":::", "1", "0", "1"])
+        .args([
+            "-q",
+            "-j1",
+            "--halt",
+            "now,success=1",
+            "exit {}",
+            ":::",
+            "1",
+            "0",
+            "1",
+        ])
         .assert()
         .code(0);
     fanout()
@@ -57,7 +67,17 @@ fn a_halt_on_success_exits_0() {
         .assert()
         .code(0);
     fanout()
-        .args(["-q", "-j1", "--halt", "now,done=2", "exit {}", ":::", "1", "0", "1"])
+        .args([
+            "-q",
+            "-j1",
+            "--halt",
+            "now,done=2",
+            "exit {}",
+            ":::",
+            "1",
+            "0",
+            "1",
+        ])
         .assert()
         .code(1);
 }
@@ -137,7 +157,10 @@ fn log_file_errors_are_one_clear_line() {
         .code(255);
     let err = stderr_of(&out);
     assert_eq!(err.lines().count(), 1, "{err:?}");
-    assert!(err.contains("give a writable path to --log-file"), "{err:?}");
+    assert!(
+        err.contains("give a writable path to --log-file"),
+        "{err:?}"
+    );
 
     if !std::path::Path::new("/dev/full").exists() {
         eprintln!("skipped the /dev/full half: no /dev/full here");
@@ -151,7 +174,10 @@ fn log_file_errors_are_one_clear_line() {
         .stdout("a\nb\nc\n");
     let err = stderr_of(&out);
     assert_eq!(err.lines().count(), 1, "{err:?}");
-    assert!(err.contains("cannot write to log file `/dev/full`"), "{err:?}");
+    assert!(
+        err.contains("cannot write to log file `/dev/full`"),
+        "{err:?}"
+    );
     assert!(!err.contains("tracing-subscriber"), "{err:?}");
 }
 
@@ -170,7 +196,14 @@ fn a_signal_while_draining_logs_run_cancelling() {
     let mut child = std::process::Command::new(crate::util::fanout_path())
         .env_remove("RUST_LOG")
         .env_remove("CI")
-        .args(["-j3", "-v", "--no-summary", "--log-format", "json", "--log-file"])
+        .args([
+            "-j3",
+            "-v",
+            "--no-summary",
+            "--log-format",
+            "json",
+            "--log-file",
+        ])
         .arg(&log)
         .arg(format!("touch {}/started.{{}}; sleep 30", d.display()))
         .args([":::", "a", "b"])
@@ -190,8 +223,9 @@ fn a_signal_while_draining_logs_run_cancelling() {
         panic!("the jobs did not start");
     }
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let exited =
-        crate::util::wait_until(Duration::from_secs(30), || child.try_wait().unwrap().is_some());
+    let exited = crate::util::wait_until(Duration::from_secs(30), || {
+        child.try_wait().unwrap().is_some()
+    });
     if !exited {
         let _ = child.kill();
         let _ = child.wait();
@@ -205,7 +239,10 @@ fn a_signal_while_draining_logs_run_cancelling() {
         .collect();
     assert_eq!(cancelling.len(), 1, "{log}");
     assert!(cancelling[0].contains("\"reason\":\"signal\""), "{log}");
-    assert!(cancelling[0].contains("\"signal_name\":\"SIGTERM\""), "{log}");
+    assert!(
+        cancelling[0].contains("\"signal_name\":\"SIGTERM\""),
+        "{log}"
+    );
 }
 
 /// With `:::` the input is in memory: `run_started` carries the total, and the progress line
