@@ -1,4 +1,4 @@
-//! The engine's configuration: plain data built by `cli.rs` (or by a library user), with no clap
+//! The engine's configuration: plain data built by `cli/` (or by a library user), with no clap
 //! types. Small policy types (halt, terminate sequence, output mode) and their parsers live here
 //! so the engine and its tests can use them without the CLI.
 

@@ -1,0 +1,12 @@
+//! The command line. Only this module and `main.rs` know clap: `args` holds the `Cli` struct
+//! and its translation into the engine's `Config`; `env` parses the command line together
+//! with the `FANOUT_*` environment; `usage` makes clap's errors one line and validates values;
+//! `sources` splits the command from its `:::`/`::::` input sources.
+
+mod args;
+mod env;
+mod sources;
+mod usage;
+
+pub use args::{Cli, LogFormat};
+pub use env::{command, parse};

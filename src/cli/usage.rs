@@ -1,0 +1,119 @@
+//! One-line usage errors and the value checks clap runs: clap's several-line errors are
+//! folded into one line that says what to change; `--timeout`/`--slow` and `--log-level`
+//! values are validated here.
+
+use std::time::Duration;
+
+use fanout::config::parse_duration;
+
+use super::env::command;
+
+/// Turns clap's several-line usage error (message, tip, usage, "For more information") into
+/// one line that says what is wrong and what to do, like fanout's other errors. `--help` and
+/// `--version` pass through untouched.
+pub(super) fn one_line(e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !e.use_stderr() {
+        return e;
+    }
+    let rendered = e.render().to_string();
+    let mut parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .map(|l| {
+            l.trim_start_matches("error:")
+                .trim_start_matches("tip:")
+                .trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+        })
+        .collect();
+    // A bad value that came from the environment: name the variable, or the user looks for it
+    // on the command line in vain.
+    let env_note = match (
+        e.get(ContextKind::InvalidArg),
+        e.get(ContextKind::InvalidValue),
+    ) {
+        (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) => {
+            let long = arg.split_whitespace().next().unwrap_or("");
+            command()
+                .get_arguments()
+                .find(|a| a.get_long().is_some_and(|l| format!("--{l}") == long))
+                .and_then(|a| a.get_env().map(|v| v.to_os_string()))
+                .filter(|var| std::env::var_os(var).is_some_and(|v| v == value.as_str()))
+                .map(|var| format!(" (set by {})", var.to_string_lossy()))
+        }
+        _ => None,
+    };
+    // Value parsers already say what to write; for the others, point at the options.
+    if e.kind() != ErrorKind::ValueValidation {
+        parts.push("see fanout --help");
+    }
+    let first = parts.first().copied().unwrap_or("invalid command line");
+    let rest: String = parts.iter().skip(1).map(|p| format!("; {p}")).collect();
+    // `with_cmd` keeps clap's colour rules (a red `error:` on a terminal, none with NO_COLOR)
+    // without adding the usage and "For more information" lines that `format` would.
+    clap::Error::raw(
+        e.kind(),
+        format!("{first}{}{rest}\n", env_note.unwrap_or_default()),
+    )
+    .with_cmd(&command())
+}
+
+/// `--timeout` and `--slow`: a duration above zero. Zero would end every job at once, or log
+/// a SLOW line in a busy loop; leaving the option out is how to turn them off.
+pub(super) fn above_zero(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!(
+            "`{s}` is no time at all: give a duration above zero (e.g. 30s), or leave the option out"
+        ));
+    }
+    Ok(d)
+}
+
+/// `--log-level`: a level, or directives with a target (`fanout=debug`). A bare word that is
+/// neither a level nor fanout's target would be read by `EnvFilter` as the name of a target
+/// that never logs, so `--log-level warning` would silently turn every log line off.
+pub(super) fn log_filter(s: &str) -> Result<String, String> {
+    const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+    for directive in s.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let known = directive.contains(['=', '['])
+            || LEVELS.contains(&directive.to_ascii_lowercase().as_str())
+            || directive.parse::<u8>().is_ok_and(|n| n <= 5)
+            || directive == "fanout"
+            || directive.starts_with("fanout::");
+        if !known {
+            return Err(format!(
+                "unknown log level `{directive}`: use error, warn, info, debug, trace or off, or TARGET=LEVEL (e.g. fanout=debug)"
+            ));
+        }
+    }
+    Ok(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_filter_rejects_a_misspelt_level() {
+        for ok in [
+            "warn",
+            "INFO",
+            "3",
+            "fanout",
+            "fanout=debug",
+            "debug,tokio=off",
+            "",
+        ] {
+            assert!(log_filter(ok).is_ok(), "{ok}");
+        }
+        for bad in ["warning", "verbose", "info,lol"] {
+            assert!(log_filter(bad).is_err(), "{bad}");
+        }
+    }
+}
