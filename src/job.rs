@@ -2,6 +2,7 @@
 //! Plain data shared by the runner, the result store and the reporters; no I/O here.
 
 use std::ffi::OsString;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// A job's sequence number: its position in the input, counted from 1 (GNU parallel's `{#}`).
@@ -132,10 +133,10 @@ impl JobOutcome {
 pub struct JobRecord {
     pub id: JobId,
     pub slot: u32,
-    /// The arguments (display form).
-    pub args: String,
+    /// The arguments (display form); shared, so copies of a record cost no copy of it.
+    pub args: Arc<str>,
     /// The command (display form).
-    pub command: String,
+    pub command: Arc<str>,
     pub outcome: JobOutcome,
     pub start: SystemTime,
     pub duration: Duration,

@@ -28,8 +28,10 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     options.bar_slot = bar;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.slots.clamp(1, 2))
+    // One scheduler thread: a job's exit wakes the thread that starts the next one, with no
+    // hand-off between workers (the per-job cost stays near a bare fork/exec). Blocking work
+    // (stdout, stdin, /proc scans) has threads of its own.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -39,7 +41,14 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         let cancel = Cancel::new();
         tokio::spawn(signals::listen(cancel.clone()));
-        fanout::session::run(config, options, cancel).await
+        // As a task, not in `block_on` itself: waking a task from another task on this thread
+        // is a queue push, waking `block_on` writes to the runtime's eventfd (once per job).
+        match tokio::spawn(fanout::session::run(config, options, cancel)).await {
+            Ok(code) => code,
+            Err(e) => Err(fanout::error::SetupError::Usage(format!(
+                "the run failed: {e}"
+            ))),
+        }
     });
     // Jobs are over; do not wait for stray blocking tasks (a stdin read that never ends).
     runtime.shutdown_background();

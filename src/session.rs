@@ -196,7 +196,7 @@ pub async fn run(
     options: ReportOptions,
     cancel: Cancel,
 ) -> Result<i32, SetupError> {
-    let executor: Arc<dyn Executor> = Arc::new(Local);
+    let executor: Arc<dyn Executor> = Arc::new(Local::new());
     let prepared = prepare(&config, executor.host())?;
     if config.dry_run {
         return dry_run(&config, prepared);
@@ -249,7 +249,7 @@ pub async fn run(
         options.summary,
         options.color,
     )));
-    let thread = report::spawn(reporters, cancel.clone());
+    let thread = report::spawn(reporters, cancel.clone(), config.keep_order);
     let ticker = tick_every.map(|every| tokio::spawn(tick(thread.sender.clone(), every)));
 
     let store = ResultStore::new();
@@ -300,7 +300,7 @@ pub async fn run(
 
 /// Sends a `Tick` to the reporters every `every` (the bar's redraws, the progress line). A
 /// tick that finds the channel full is dropped: the reporters are busy, so they are not idle.
-async fn tick(events: tokio::sync::mpsc::Sender<report::events::RunEvent>, every: Duration) {
+async fn tick(events: report::channel::EventSender, every: Duration) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await;

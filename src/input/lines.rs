@@ -8,7 +8,7 @@ use super::InputError;
 
 /// Yields the values of one source, without their separator, as raw bytes.
 pub struct LineReader {
-    reader: Box<dyn BufRead + Send>,
+    reader: BufReader<Box<dyn Read + Send>>,
     path: PathBuf,
     separator: u8,
     done: bool,
@@ -42,11 +42,18 @@ impl LineReader {
             Box::new(file)
         };
         Ok(LineReader {
-            reader: Box::new(BufReader::with_capacity(64 * 1024, reader)),
+            reader: BufReader::with_capacity(64 * 1024, reader),
             path: path.to_owned(),
             separator,
             done: false,
         })
+    }
+}
+
+impl LineReader {
+    /// Whether the next value is already read into the buffer, so `next()` will not block.
+    pub fn has_buffered_value(&self) -> bool {
+        self.reader.buffer().contains(&self.separator)
     }
 }
 

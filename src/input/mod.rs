@@ -76,6 +76,14 @@ impl ArgStream {
         }
     }
 
+    /// Whether the next tuple can be had without waiting for a read (always, in memory).
+    pub fn has_buffered_value(&self) -> bool {
+        match self {
+            ArgStream::Lines(r) => r.has_buffered_value(),
+            ArgStream::Combined(_) => true,
+        }
+    }
+
     /// Opens the sources. Files are opened (and checked) now, so an unreadable input is an
     /// error before any job runs. With no source, stdin is read.
     pub fn open(sources: &[Source], separator: u8) -> Result<ArgStream, InputError> {

@@ -3,6 +3,7 @@
 //! which owns stdout, so a slow reader of our output never stalls the scheduler's runtime
 //! (it only slows it down, through the bounded event channel).
 
+pub mod channel;
 pub mod console;
 pub mod events;
 pub mod log;
@@ -13,9 +14,10 @@ pub mod term;
 
 use std::thread::JoinHandle;
 
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::runner::Cancel;
+use channel::EventSender;
 use events::{CancelReason, RunEvent};
 
 /// Why a reporter could not go on.
@@ -52,7 +54,7 @@ pub trait Reporter: Send {
 
 /// The reporter thread: its event sender and the handle that yields the errors it met.
 pub struct ReporterThread {
-    pub sender: mpsc::Sender<RunEvent>,
+    pub sender: EventSender,
     pub handle: JoinHandle<Vec<ReportError>>,
 }
 
@@ -61,58 +63,66 @@ const DEPTH: usize = 4096;
 
 /// Starts the reporter thread. A reporter that fails is dropped from the run and the run is
 /// cancelled (`OutputClosed` or `ReportFailed`); the others go on seeing events, so what
-/// finished is still logged.
-pub fn spawn(mut reporters: Vec<Box<dyn Reporter>>, cancel: Cancel) -> ReporterThread {
-    let (sender, mut rx) = mpsc::channel::<RunEvent>(DEPTH);
+/// finished is still logged. With `eager`, every event wakes the thread at once (see
+/// [`channel`]).
+pub fn spawn(mut reporters: Vec<Box<dyn Reporter>>, cancel: Cancel, eager: bool) -> ReporterThread {
+    let (tx, mut rx) = channel::channel(DEPTH);
     let handle = std::thread::Builder::new()
         .name("fanout-report".into())
         .spawn(move || {
-            let mut errors = Vec::new();
-            let mut fail =
-                |i: usize, e: ReportError, reporters: &mut Vec<Option<Box<dyn Reporter>>>| {
-                    cancel.escalate(match e {
-                        ReportError::OutputClosed => CancelReason::OutputClosed,
-                        ReportError::Fatal(_) => CancelReason::ReportFailed,
-                    });
-                    reporters[i] = None;
-                    errors.push(e);
-                };
-            let mut live: Vec<Option<Box<dyn Reporter>>> = reporters.drain(..).map(Some).collect();
+            crate::runner::signals::block_in_helper_thread();
+            let mut live = Live {
+                reporters: reporters.drain(..).map(Some).collect(),
+                errors: Vec::new(),
+                cancel,
+            };
+            // Whether events were handled since the last flush.
+            let mut dirty = false;
             loop {
-                let event = match rx.try_recv() {
-                    Ok(ev) => ev,
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        for i in 0..live.len() {
-                            if let Some(r) = live[i].as_mut()
-                                && let Err(e) = r.flush()
-                            {
-                                fail(i, e, &mut live);
-                            }
-                        }
-                        match rx.blocking_recv() {
-                            Some(ev) => ev,
-                            None => break,
-                        }
+                match rx.try_next() {
+                    Ok(event) => {
+                        dirty = true;
+                        live.each(|r| r.on_event(&event));
                     }
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                };
-                for i in 0..live.len() {
-                    if let Some(r) = live[i].as_mut()
-                        && let Err(e) = r.on_event(&event)
-                    {
-                        fail(i, e, &mut live);
+                    Err(TryRecvError::Empty) => {
+                        if dirty {
+                            live.each(|r| r.flush());
+                            dirty = false;
+                        }
+                        rx.wait();
                     }
+                    Err(TryRecvError::Disconnected) => break,
                 }
             }
-            for i in 0..live.len() {
-                if let Some(r) = live[i].as_mut()
-                    && let Err(e) = r.flush()
-                {
-                    fail(i, e, &mut live);
-                }
-            }
-            errors
+            live.each(|r| r.flush());
+            live.errors
         })
         .expect("spawning the reporter thread");
+    let sender = EventSender::new(tx, handle.thread().clone(), eager);
     ReporterThread { sender, handle }
+}
+
+/// The reporters still in the run, and the errors that took the others out.
+struct Live {
+    reporters: Vec<Option<Box<dyn Reporter>>>,
+    errors: Vec<ReportError>,
+    cancel: Cancel,
+}
+
+impl Live {
+    /// Calls `f` on every live reporter; one that fails leaves the run and cancels it.
+    fn each(&mut self, mut f: impl FnMut(&mut dyn Reporter) -> Result<(), ReportError>) {
+        for slot in &mut self.reporters {
+            if let Some(r) = slot.as_mut()
+                && let Err(e) = f(r.as_mut())
+            {
+                self.cancel.escalate(match e {
+                    ReportError::OutputClosed => CancelReason::OutputClosed,
+                    ReportError::Fatal(_) => CancelReason::ReportFailed,
+                });
+                *slot = None;
+                self.errors.push(e);
+            }
+        }
+    }
 }

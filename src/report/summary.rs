@@ -233,7 +233,7 @@ mod tests {
             id: JobId(id),
             slot: 1,
             args: "a".into(),
-            command: format!("cmd {id}"),
+            command: format!("cmd {id}").into(),
             outcome,
             start: SystemTime::now(),
             duration: Duration::from_millis(ms),

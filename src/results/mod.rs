@@ -174,8 +174,8 @@ mod tests {
         JobRecord {
             id: JobId(id),
             slot: 1,
-            args: String::new(),
-            command: String::new(),
+            args: "".into(),
+            command: "".into(),
             outcome,
             start: SystemTime::now(),
             duration: Duration::from_millis(ms),

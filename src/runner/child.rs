@@ -99,8 +99,8 @@ async fn run_attempt(
     let record = |outcome, pid, out: &Captured| JobRecord {
         id: job.id,
         slot,
-        args: args.to_string(),
-        command: command.to_string(),
+        args: args.clone(),
+        command: command.clone(),
         outcome,
         start,
         duration: t0.elapsed(),

@@ -21,6 +21,7 @@ use crate::exec::Executor;
 use crate::exit;
 use crate::input::{ArgStream, InputError};
 use crate::job::{Job, JobId};
+use crate::report::channel::EventSender;
 use crate::report::events::{CancelReason, RunEvent, RunSummary};
 use crate::results::ResultStore;
 use crate::results::joblog::JoblogWriter;
@@ -34,7 +35,7 @@ pub(crate) struct Shared {
     pub executor: Arc<dyn Executor>,
     pub store: ResultStore,
     pub cancel: Cancel,
-    pub events: mpsc::Sender<RunEvent>,
+    pub events: EventSender,
     pub tracked: reaper::TrackedSet,
     pub joblog: Option<JoblogWriter>,
     /// Free slot numbers; a permit always finds one here.
@@ -72,29 +73,37 @@ impl Shared {
 }
 
 /// The jobs' arguments, read on a thread of their own when they come from a stream (so a slow
-/// stdin never blocks the runtime), in place when they are in memory.
+/// stdin never blocks the runtime), in place when they are in memory. The thread sends what
+/// it has read in batches: as many values as its buffer already holds (up to [`BATCH`]), so a
+/// fast input costs one wake-up per batch, while a slow one still hands over each value as
+/// soon as it arrives.
 enum Feed {
     Inline(ArgStream),
-    Thread(mpsc::Receiver<Result<Vec<Vec<u8>>, InputError>>),
+    Thread {
+        rx: mpsc::Receiver<Batch>,
+        batch: std::vec::IntoIter<Result<Vec<Vec<u8>>, InputError>>,
+    },
 }
+
+type Batch = Vec<Result<Vec<Vec<u8>>, InputError>>;
+
+/// The most values the input thread hands over at once.
+const BATCH: usize = 64;
 
 impl Feed {
     fn new(input: ArgStream, depth: usize) -> Feed {
         match input {
             ArgStream::Combined(_) => Feed::Inline(input),
             ArgStream::Lines(_) => {
-                let (tx, rx) = mpsc::channel(depth);
+                let (tx, rx) = mpsc::channel(depth.div_ceil(BATCH).max(2));
                 std::thread::Builder::new()
                     .name("fanout-input".into())
-                    .spawn(move || {
-                        for item in input {
-                            if tx.blocking_send(item).is_err() {
-                                break;
-                            }
-                        }
-                    })
+                    .spawn(move || read_batches(input, tx))
                     .expect("spawning the input thread");
-                Feed::Thread(rx)
+                Feed::Thread {
+                    rx,
+                    batch: Vec::new().into_iter(),
+                }
             }
         }
     }
@@ -102,7 +111,40 @@ impl Feed {
     async fn next(&mut self) -> Option<Result<Vec<Vec<u8>>, InputError>> {
         match self {
             Feed::Inline(s) => s.next(),
-            Feed::Thread(rx) => rx.recv().await,
+            Feed::Thread { rx, batch } => match batch.next() {
+                Some(item) => Some(item),
+                None => {
+                    *batch = rx.recv().await?.into_iter();
+                    batch.next()
+                }
+            },
+        }
+    }
+}
+
+/// The input thread: reads values and sends them in batches until the input ends, fails or
+/// the runner stops listening.
+fn read_batches(mut input: ArgStream, tx: mpsc::Sender<Batch>) {
+    signals::block_in_helper_thread();
+    loop {
+        let mut batch = Vec::new();
+        let mut failed = false;
+        // The first value may wait for a read; the others are taken only while buffered.
+        while batch.len() < BATCH && (batch.is_empty() || input.has_buffered_value()) {
+            match input.next() {
+                Some(item) => {
+                    failed = item.is_err();
+                    batch.push(item);
+                    if failed {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        let last = batch.is_empty() || failed;
+        if batch.is_empty() || tx.blocking_send(batch).is_err() || last {
+            return;
         }
     }
 }
@@ -116,7 +158,7 @@ pub struct RunParts {
     pub executor: Arc<dyn Executor>,
     /// Seqs to skip (already done, from `--resume`).
     pub skip: HashSet<u64>,
-    pub events: mpsc::Sender<RunEvent>,
+    pub events: EventSender,
     pub cancel: Cancel,
     pub store: ResultStore,
     /// `--joblog`: a line is written here as each job ends, before any event about it.

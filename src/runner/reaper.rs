@@ -41,6 +41,7 @@ pub fn start_worker() -> bool {
     let started = std::thread::Builder::new()
         .name("fanout-proc".into())
         .spawn(move || {
+            super::signals::block_in_helper_thread();
             for work in rx {
                 work();
             }

@@ -28,3 +28,22 @@ pub async fn listen(cancel: Cancel) -> std::io::Result<()> {
         }
     }
 }
+
+/// Keeps the signals fanout handles (and SIGCHLD, one per job that ends) away from the calling
+/// thread, for the threads that do blocking work beside the runtime: the kernel then delivers
+/// them to the runtime thread, which wakes for them anyway, instead of waking a sleeping
+/// helper thread per job.
+pub fn block_in_helper_thread() {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+    let mut set = SigSet::empty();
+    for sig in [
+        Signal::SIGCHLD,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+    ] {
+        set.add(sig);
+    }
+    // Only fails for an invalid `how`; a helper thread that keeps the signals still works.
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+}

@@ -9,6 +9,7 @@ use fanout::config::Config;
 use fanout::exec::Executor;
 use fanout::input::{ArgStream, Source, SourceKind};
 use fanout::job::{JobId, JobOutcome, JobSpec};
+use fanout::report::channel::EventSender;
 use fanout::report::events::RunEvent;
 use fanout::results::ResultStore;
 use fanout::runner::{self, Cancel, RunParts};
@@ -76,7 +77,7 @@ fn the_runner_drives_any_executor_and_reports_through_events() {
                 input: ArgStream::open(&sources, b'\n').unwrap(),
                 executor: fake.clone(),
                 skip: HashSet::new(),
-                events: tx,
+                events: EventSender::new(tx, std::thread::current(), true),
                 cancel: Cancel::new(),
                 store: ResultStore::new(),
                 joblog: None,

@@ -13,6 +13,7 @@ use fanout::config::{Config, RetryPolicy};
 use fanout::exec::Local;
 use fanout::input::{ArgStream, Source, SourceKind};
 use fanout::job::{JobId, JobOutcome};
+use fanout::report::channel::EventSender;
 use fanout::report::events::{RunEvent, RunSummary};
 use fanout::results::ResultStore;
 use fanout::runner::{self, Cancel, RunParts};
@@ -229,9 +230,9 @@ fn run_engine(config: Config, values: &[&str]) -> (RunSummary, Vec<RunEvent>) {
                 template: Template::parse(&config.command, ShellMode::Auto, 1).unwrap(),
                 tag: None,
                 input: ArgStream::open(&sources, b'\n').unwrap(),
-                executor: Arc::new(Local),
+                executor: Arc::new(Local::new()),
                 skip: HashSet::new(),
-                events: tx,
+                events: EventSender::new(tx, std::thread::current(), true),
                 cancel: Cancel::new(),
                 store: ResultStore::new(),
                 joblog: None,
