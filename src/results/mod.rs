@@ -2,9 +2,9 @@
 //! summary and the exit code are read from it. Writers of results files (joblog, JSON lines,
 //! per-job directories) live in the submodules and are driven by events.
 //!
-//! Memory stays flat on long runs: once many records are held, successful ones that are not
-//! among the slowest are folded into counts. Every failed job is kept (up to
-//! [`KEEP_FAILED`]) so the summary can name it.
+//! Memory stays flat on long runs: the newest records are held in a small buffer, which is
+//! folded, whenever it fills, into counts, the slowest jobs and the failed ones. Every failed
+//! job is kept (up to [`KEEP_FAILED`]) so the summary can name it.
 
 pub mod dir;
 pub mod joblog;
@@ -20,8 +20,8 @@ use crate::report::events::{CancelReason, RunSummary};
 pub const KEEP_FAILED: usize = 1000;
 /// How many of the slowest jobs the summary names.
 pub const KEEP_SLOWEST: usize = 5;
-/// Records held before the store folds the unremarkable ones into counts.
-const COMPACT_AT: usize = 2048;
+/// Records held before the store folds them (a few KiB; folding costs O(COMPACT_AT)).
+const COMPACT_AT: usize = 64;
 
 /// Counts by outcome.
 #[derive(Debug, Clone, Copy, Default)]
@@ -58,7 +58,12 @@ impl Tally {
 
 #[derive(Debug, Default)]
 struct Records {
+    /// The newest records, not yet folded.
     jobs: Vec<JobRecord>,
+    /// The slowest folded records, at most [`KEEP_SLOWEST`], in no order.
+    slowest: Vec<JobRecord>,
+    /// Folded records of unsuccessful jobs, at most [`KEEP_FAILED`], in the order they ended.
+    failures: Vec<JobRecord>,
     totals: Tally,
     first_failure_code: Option<i32>,
     seen_lines: HashSet<Vec<u8>>,
@@ -90,7 +95,7 @@ impl ResultStore {
         }
         r.jobs.push(record);
         if r.jobs.len() >= COMPACT_AT {
-            compact(&mut r.jobs);
+            r.fold();
         }
         r.totals
     }
@@ -116,24 +121,19 @@ impl ResultStore {
         self.inner.lock().await.totals
     }
 
-    /// The records held now (all of them on a short run).
+    /// The records not yet folded into the summary's lists (the newest ones).
     pub async fn snapshot(&self) -> Vec<JobRecord> {
         self.inner.lock().await.jobs.clone()
     }
 
     /// Builds the run's summary. `exit_code` is left for the caller to settle.
     pub async fn summary(&self, cancel: Option<CancelReason>, skipped: u64) -> RunSummary {
-        let r = self.inner.lock().await;
+        let mut r = self.inner.lock().await;
+        r.fold();
         let t = r.totals;
-        let mut slowest: Vec<JobRecord> = r.jobs.clone();
+        let mut slowest = r.slowest.clone();
         slowest.sort_by_key(|j| std::cmp::Reverse(j.duration));
-        slowest.truncate(KEEP_SLOWEST);
-        let mut failures: Vec<JobRecord> = r
-            .jobs
-            .iter()
-            .filter(|j| !j.outcome.is_success())
-            .cloned()
-            .collect();
+        let mut failures = r.failures.clone();
         failures.sort_by_key(|j| j.id);
         RunSummary {
             started: None,
@@ -153,15 +153,25 @@ impl ResultStore {
     }
 }
 
-/// Folds the unremarkable records: keeps every failure (up to the cap) and the slowest successes.
-fn compact(jobs: &mut Vec<JobRecord>) {
-    let (mut ok, mut bad): (Vec<_>, Vec<_>) = jobs.drain(..).partition(|j| j.outcome.is_success());
-    ok.sort_by_key(|j| std::cmp::Reverse(j.duration));
-    ok.truncate(KEEP_SLOWEST);
-    bad.truncate(KEEP_FAILED);
-    jobs.extend(ok);
-    jobs.extend(bad);
-    jobs.shrink_to(COMPACT_AT);
+impl Records {
+    /// Moves the buffered records into the slowest and failed lists (or drops them).
+    fn fold(&mut self) {
+        let mut batch = std::mem::take(&mut self.jobs);
+        for job in batch.drain(..) {
+            if !job.outcome.is_success() && self.failures.len() < KEEP_FAILED {
+                self.failures.push(job.clone());
+            }
+            if self.slowest.len() < KEEP_SLOWEST {
+                self.slowest.push(job);
+            } else if let Some(min) = self.slowest.iter_mut().min_by_key(|j| j.duration)
+                && job.duration > min.duration
+            {
+                *min = job;
+            }
+        }
+        // The buffer keeps its capacity: it fills again at once on a long run.
+        self.jobs = batch;
+    }
 }
 
 #[cfg(test)]

@@ -70,44 +70,65 @@ pub fn become_subreaper() -> bool {
 }
 
 /// One process whose parent is this process, read from /proc.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 struct Orphan {
     pid: i32,
     pgid: i32,
     zombie: bool,
 }
 
+/// The processes whose parent is this process: from `/proc/self/task/*/children` when the
+/// kernel has it (a few reads, however busy the machine), else from a scan of all of `/proc`.
 fn own_children() -> Vec<Orphan> {
-    let me = std::process::id() as i32;
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
+    let pids = child_pids().unwrap_or_else(scan_for_children);
+    pids.into_iter().filter_map(orphan_info).collect()
+}
+
+/// Our children as the kernel lists them per thread; `None` without `CONFIG_PROC_CHILDREN`.
+fn child_pids() -> Option<Vec<i32>> {
+    let mut pids = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        // A thread that ended since the listing has no file left: its children moved on.
+        let list = match std::fs::read_to_string(task.path().join("children")) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && task.path().exists() => {
+                return None;
+            }
+            Err(_) => continue,
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the command name (which may hold spaces and parentheses).
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let mut f = rest.split_whitespace();
-        let state = f.next().unwrap_or("");
-        let ppid: i32 = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        let pgid: i32 = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        if ppid == me {
-            out.push(Orphan {
-                pid,
-                pgid,
-                zombie: state == "Z",
-            });
-        }
+        pids.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
     }
-    out
+    Some(pids)
+}
+
+/// Every pid in `/proc` (each is checked for its parent by [`orphan_info`]).
+fn scan_for_children() -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .collect()
+}
+
+/// The state of `pid`, if it is still there and its parent is this process.
+fn orphan_info(pid: i32) -> Option<Orphan> {
+    let me = std::process::id() as i32;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces and parentheses).
+    let rest = stat.rsplit_once(')')?.1;
+    let mut f = rest.split_whitespace();
+    let state = f.next()?;
+    let ppid: i32 = f.next()?.parse().ok()?;
+    let pgid: i32 = f.next()?.parse().ok()?;
+    (ppid == me).then_some(Orphan {
+        pid,
+        pgid,
+        zombie: state == "Z",
+    })
 }
 
 /// The `FANOUT_SEQ` a process inherited, if it can be read.
@@ -134,14 +155,17 @@ fn reap(pid: i32) {
 
 /// One pass: reap zombie orphans, end orphans of finished jobs; with `all`, end every orphan
 /// (the run is over).
-pub fn sweep(tracked: &TrackedSet, all: bool) {
+/// Returns whether it met any orphan.
+pub fn sweep(tracked: &TrackedSet, all: bool) -> bool {
     let t = tracked
         .lock()
         .expect("the tracked set is never poisoned: no panics under it");
+    let mut met = false;
     for o in own_children() {
         if t.children.contains_key(&(o.pid as u32)) {
             continue;
         }
+        met = true;
         if o.zombie {
             reap(o.pid);
         } else if all || job_seq_of(o.pid).is_some_and(|s| !t.running.contains(&s)) {
@@ -149,6 +173,7 @@ pub fn sweep(tracked: &TrackedSet, all: bool) {
             reap(o.pid);
         }
     }
+    met
 }
 
 /// At the end of a run: end every orphan, then reap them, for up to `bound`.
@@ -169,11 +194,18 @@ pub async fn sweep_all(tracked: TrackedSet, bound: std::time::Duration) {
     }
 }
 
-/// Runs for the whole run: a sweep on SIGCHLD (at most every 100 ms) and at least every second.
+/// Runs for the whole run: a sweep every second and, once orphans are about (or from the
+/// start as PID 1, where every orphan of the namespace comes to us), also on SIGCHLD, at most
+/// every 100 ms. Listening for SIGCHLD costs a signal delivery per job that ends, so a run
+/// whose jobs leave nothing behind does not pay it.
 pub async fn run(tracked: TrackedSet) {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut chld = signal(SignalKind::child()).ok();
+    let mut chld = None;
+    let mut orphans = std::process::id() == 1;
     loop {
+        if orphans && chld.is_none() {
+            chld = signal(SignalKind::child()).ok();
+        }
         match chld.as_mut() {
             Some(s) => {
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(1), s.recv()).await;
@@ -181,7 +213,7 @@ pub async fn run(tracked: TrackedSet) {
             None => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
         }
         let t = tracked.clone();
-        let _ = on_worker(move || sweep(&t, false)).await;
+        orphans |= on_worker(move || sweep(&t, false)).await.unwrap_or(false);
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
@@ -216,5 +248,41 @@ pub fn kill_pipe_holders(inodes: &[u64], tracked: &TrackedSet) {
         if holds {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_children_lists_a_child_and_sees_it_become_a_zombie() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep runs");
+        let pid = child.id() as i32;
+        let find = || own_children().into_iter().find(|o| o.pid == pid);
+        assert_eq!(
+            find().map(|o| o.zombie),
+            Some(false),
+            "the running child is listed"
+        );
+        if let Some(pids) = child_pids() {
+            assert!(pids.contains(&pid), "the kernel's list has it");
+        }
+        assert!(scan_for_children().contains(&pid));
+        kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while find().is_some_and(|o| !o.zombie) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(
+            find().map(|o| o.zombie),
+            Some(true),
+            "a zombie until waited"
+        );
+        child.wait().unwrap();
+        assert_eq!(find(), None);
     }
 }

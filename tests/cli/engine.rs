@@ -43,8 +43,7 @@ impl Executor for Fake {
 
 #[test]
 fn the_runner_drives_any_executor_and_reports_through_events() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();

@@ -206,8 +206,7 @@ fn durations_take_units_and_fractions() {
 
 /// Runs `sh -c SCRIPT` once per value through the library, collecting every event.
 fn run_engine(config: Config, values: &[&str]) -> (RunSummary, Vec<RunEvent>) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
