@@ -252,9 +252,14 @@ async fn run_attempt(
                 lingering = true;
             }
             _ = &mut linger, if lingering && captured.is_none() => {
-                lingering = false;
                 let tracked = shared.tracked.clone();
-                let _ = super::reaper::on_worker(move || super::reaper::kill_pipe_holders(&inodes, &tracked)).await;
+                let done = super::reaper::on_worker(move || super::reaper::kill_pipe_holders(&inodes, &tracked)).await;
+                if done == Some(false) {
+                    // A spawn was in flight: look again in a moment.
+                    linger.as_mut().reset(Instant::now() + Duration::from_millis(10));
+                } else {
+                    lingering = false;
+                }
             }
         }
     }
@@ -385,16 +390,21 @@ async fn spawn(
     let first_try = Instant::now();
     let mut backoff = Duration::from_millis(5);
     loop {
-        let (result, others_running) = {
-            // Held across spawn so the reaper never takes our new child for an orphan.
+        let others_running = {
             let mut t = shared.tracked.lock().expect("never poisoned");
-            let r = cmd.spawn();
-            if let Ok(c) = &r {
-                t.children.insert(c.id().unwrap_or(0), job.id.0);
-                t.running.insert(job.id.0);
-            }
-            (r, !t.running.is_empty())
+            t.spawning += 1;
+            t.running.insert(job.id.0);
+            t.running.len() > 1
         };
+        // Not under the lock: see `reaper::Tracked::spawning`. No await until it is undone.
+        let result = cmd.spawn();
+        {
+            let mut t = shared.tracked.lock().expect("never poisoned");
+            t.spawning -= 1;
+            if let Ok(c) = &result {
+                t.children.insert(c.id().unwrap_or(0), job.id.0);
+            }
+        }
         let patience = if others_running {
             SPAWN_PATIENCE
         } else {

@@ -1,10 +1,13 @@
-//! The scheduler: reads jobs from the input, starts each one under a semaphore permit in a free
-//! slot, merges every result into the store, applies `--halt`, and drains the running jobs on
-//! cancellation. It emits events and never prints.
+//! The runner: reads jobs from the input, starts each one under a semaphore permit in a free
+//! slot (on one scheduler thread per CPU, see [`scheduler`]), merges every result into the
+//! store, applies `--halt`, and drains the running jobs on cancellation. It emits events and
+//! never prints.
 
 mod cancel;
 mod child;
+mod feed;
 pub mod reaper;
+mod scheduler;
 pub mod signals;
 
 pub use cancel::Cancel;
@@ -16,11 +19,13 @@ use std::time::{Instant, SystemTime};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, HaltOn, HaltWhen, Threshold};
+use feed::{Feed, Jobs};
+use scheduler::Schedulers;
+
+use crate::config::{Config, HaltOn, Threshold};
 use crate::exec::Executor;
 use crate::exit;
 use crate::input::{ArgStream, InputError};
-use crate::job::{Job, JobId};
 use crate::report::channel::EventSender;
 use crate::report::events::{CancelReason, RunEvent, RunSummary};
 use crate::results::ResultStore;
@@ -69,83 +74,6 @@ impl Shared {
 
     fn give_slot(&self, slot: u32) {
         self.free_slots.lock().expect("never poisoned").push(slot);
-    }
-}
-
-/// The jobs' arguments, read on a thread of their own when they come from a stream (so a slow
-/// stdin never blocks the runtime), in place when they are in memory. The thread sends what
-/// it has read in batches: as many values as its buffer already holds (up to [`BATCH`]), so a
-/// fast input costs one wake-up per batch, while a slow one still hands over each value as
-/// soon as it arrives.
-enum Feed {
-    Inline(ArgStream),
-    Thread {
-        rx: mpsc::Receiver<Batch>,
-        batch: std::vec::IntoIter<Result<Vec<Vec<u8>>, InputError>>,
-    },
-}
-
-type Batch = Vec<Result<Vec<Vec<u8>>, InputError>>;
-
-/// The most values the input thread hands over at once.
-const BATCH: usize = 64;
-
-impl Feed {
-    fn new(input: ArgStream, depth: usize) -> Feed {
-        match input {
-            ArgStream::Combined(_) => Feed::Inline(input),
-            ArgStream::Lines(_) => {
-                let (tx, rx) = mpsc::channel(depth.div_ceil(BATCH).max(2));
-                std::thread::Builder::new()
-                    .name("fanout-input".into())
-                    .spawn(move || read_batches(input, tx))
-                    .expect("spawning the input thread");
-                Feed::Thread {
-                    rx,
-                    batch: Vec::new().into_iter(),
-                }
-            }
-        }
-    }
-
-    async fn next(&mut self) -> Option<Result<Vec<Vec<u8>>, InputError>> {
-        match self {
-            Feed::Inline(s) => s.next(),
-            Feed::Thread { rx, batch } => match batch.next() {
-                Some(item) => Some(item),
-                None => {
-                    *batch = rx.recv().await?.into_iter();
-                    batch.next()
-                }
-            },
-        }
-    }
-}
-
-/// The input thread: reads values and sends them in batches until the input ends, fails or
-/// the runner stops listening.
-fn read_batches(mut input: ArgStream, tx: mpsc::Sender<Batch>) {
-    signals::block_in_helper_thread();
-    loop {
-        let mut batch = Vec::new();
-        let mut failed = false;
-        // The first value may wait for a read; the others are taken only while buffered.
-        while batch.len() < BATCH && (batch.is_empty() || input.has_buffered_value()) {
-            match input.next() {
-                Some(item) => {
-                    failed = item.is_err();
-                    batch.push(item);
-                    if failed {
-                        break;
-                    }
-                }
-                None => break,
-            }
-        }
-        let last = batch.is_empty() || failed;
-        if batch.is_empty() || tx.blocking_send(batch).is_err() || last {
-            return;
-        }
     }
 }
 
@@ -201,80 +129,28 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
         })
         .await;
 
-    let semaphore = Arc::new(Semaphore::new(slots));
-    let tracker = TaskTracker::new();
-    let mut feed = Feed::new(parts.input, slots * 2 + 64);
     let mut cancel_rx = shared.cancel.subscribe();
-    let mut seq = 0u64;
-    let mut skipped = 0u64;
-    let mut input_error = None;
     let mut reported_cancel = None;
-    loop {
-        let permit = tokio::select! {
-            biased;
-            _ = cancel_rx.wait_for(Option::is_some) => break,
-            p = semaphore.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-        };
-        let args = match feed.next().await {
-            None => {
-                shared.emit(RunEvent::InputDone { total: seq }).await;
-                break;
-            }
-            Some(Err(e)) => {
-                input_error = Some(e);
-                shared.cancel.escalate(CancelReason::ReportFailed);
-                break;
-            }
-            Some(Ok(a)) => a,
-        };
-        // A cancellation may have come while the input was read: start nothing after it.
-        if shared.cancel.reason().is_some() {
-            break;
-        }
-        seq += 1;
-        if parts.skip.contains(&seq) {
-            skipped += 1;
-            continue;
-        }
-        let job = Job {
-            id: JobId(seq),
-            args,
-        };
-        let slot = shared.take_slot();
-        let shared = shared.clone();
-        tracker.spawn(async move {
-            let fin = child::run_job(&shared, job, slot).await;
-            if let Some(j) = &shared.joblog
-                && !j.record(&fin.record)
-            {
-                shared.cancel.escalate(CancelReason::ReportFailed);
-            }
-            shared
-                .tracked
-                .lock()
-                .expect("never poisoned")
-                .running
-                .remove(&fin.record.id.0);
-            let tally = shared.store.push(fin.record.clone()).await;
-            let halt = shared.config.halt;
-            if halt.triggered(tally.done, tally.unsuccessful()) {
-                shared.cancel.escalate(match halt.when {
-                    HaltWhen::Now => CancelReason::HaltNow,
-                    _ => CancelReason::HaltSoon,
-                });
-            }
-            shared.give_slot(slot);
-            drop(permit);
-            shared
-                .emit(RunEvent::JobFinished {
-                    record: Box::new(fin.record),
-                    stdout: fin.stdout,
-                    stderr: fin.stderr,
-                    tag: fin.tag,
-                })
-                .await;
-        });
+    let feed = Feed::new(parts.input, slots * 2 + 64);
+    let scheds = Arc::new(Schedulers {
+        shared: shared.clone(),
+        jobs: tokio::sync::Mutex::new(Jobs::new(feed, parts.skip)),
+        slots: Arc::new(Semaphore::new(slots)),
+        tracker: TaskTracker::new(),
+    });
+    // The other threads' shares first, so they start while this one starts its own jobs.
+    let mut shares = scheduler::shares(slots, crate::config::default_slots());
+    let mine = shares.remove(0);
+    let others: Vec<_> = shares
+        .into_iter()
+        .filter_map(|s| scheds.spawn_thread(s))
+        .collect();
+    scheds.schedule(mine).await;
+    for stopped in others {
+        // An error means the thread is gone: it starts nothing any more either.
+        let _ = stopped.await;
     }
+    let tracker = scheds.tracker.clone();
     tracker.close();
     // Say why the run stops, once per reason as it appears or escalates: also for a signal or
     // a halt that comes after the input ran out, while the running jobs drain.
@@ -304,6 +180,10 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
         reaper::sweep_all(tracked, std::time::Duration::from_secs(2)).await;
     }
 
+    let (skipped, input_error) = {
+        let mut jobs = scheds.jobs.lock().await;
+        (jobs.skipped, jobs.error.take())
+    };
     let cancel = shared.cancel.reason().or(reported_cancel);
     let mut summary = shared.store.summary(cancel, skipped).await;
     summary.started = Some(started);

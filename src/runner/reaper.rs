@@ -16,12 +16,17 @@ use nix::unistd::Pid;
 pub struct Tracked {
     /// Job main process pid -> job seq.
     pub children: HashMap<u32, u64>,
-    /// Seqs of jobs still running.
+    /// Seqs of jobs still running (from just before their spawn).
     pub running: HashSet<u64>,
+    /// Spawns in flight: a new child exists, or is about to, that is not in `children` yet.
+    /// The scans wait for none to be in flight, so they never take one of our own children
+    /// for an orphan (and steal its exit status from tokio) nor for a holder of another job's
+    /// pipe (a child holds copies of our descriptors until it has called exec).
+    pub spawning: usize,
 }
 
-/// Shared between the spawning code and the reaper; the lock is held around `spawn()` so the
-/// reaper never sees one of our own children before it is tracked.
+/// Shared between the spawning code and the reaper. The lock is not held across a spawn (that
+/// would serialize the scheduler threads' spawns): `spawning` guards the window instead.
 pub type TrackedSet = Arc<Mutex<Tracked>>;
 
 type Work = Box<dyn FnOnce() + Send>;
@@ -154,12 +159,15 @@ fn reap(pid: i32) {
 }
 
 /// One pass: reap zombie orphans, end orphans of finished jobs; with `all`, end every orphan
-/// (the run is over).
-/// Returns whether it met any orphan.
-pub fn sweep(tracked: &TrackedSet, all: bool) -> bool {
+/// (the run is over). Returns whether it met any orphan, or `None` when a spawn was in flight
+/// and nothing was done (try again shortly).
+pub fn sweep(tracked: &TrackedSet, all: bool) -> Option<bool> {
     let t = tracked
         .lock()
         .expect("the tracked set is never poisoned: no panics under it");
+    if t.spawning > 0 {
+        return None;
+    }
     let mut met = false;
     for o in own_children() {
         if t.children.contains_key(&(o.pid as u32)) {
@@ -173,7 +181,7 @@ pub fn sweep(tracked: &TrackedSet, all: bool) -> bool {
             reap(o.pid);
         }
     }
-    met
+    Some(met)
 }
 
 /// At the end of a run: end every orphan, then reap them, for up to `bound`.
@@ -212,21 +220,34 @@ pub async fn run(tracked: TrackedSet) {
             }
             None => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
         }
-        let t = tracked.clone();
-        orphans |= on_worker(move || sweep(&t, false)).await.unwrap_or(false);
+        for _ in 0..100 {
+            let t = tracked.clone();
+            match on_worker(move || sweep(&t, false)).await.flatten() {
+                Some(met) => {
+                    orphans |= met;
+                    break;
+                }
+                // A spawn was in flight (a few tens of µs): look again in a moment.
+                None => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            }
+        }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
 /// Ends the processes (other than our own children) that hold one of these pipes open: an
 /// escaped descendant that keeps a finished job's output open would otherwise hold it forever.
-pub fn kill_pipe_holders(inodes: &[u64], tracked: &TrackedSet) {
+/// Returns false when a spawn was in flight and nothing was done (try again shortly).
+pub fn kill_pipe_holders(inodes: &[u64], tracked: &TrackedSet) -> bool {
     let me = std::process::id() as i32;
     let targets: Vec<String> = inodes.iter().map(|i| format!("pipe:[{i}]")).collect();
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return;
+        return true;
     };
     let t = tracked.lock().expect("never poisoned");
+    if t.spawning > 0 {
+        return false;
+    }
     for entry in dir.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -249,6 +270,7 @@ pub fn kill_pipe_holders(inodes: &[u64], tracked: &TrackedSet) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
+    true
 }
 
 #[cfg(test)]

@@ -30,9 +30,9 @@ pub async fn listen(cancel: Cancel) -> std::io::Result<()> {
 }
 
 /// Keeps the signals fanout handles (and SIGCHLD, one per job that ends) away from the calling
-/// thread, for the threads that do blocking work beside the runtime: the kernel then delivers
-/// them to the runtime thread, which wakes for them anyway, instead of waking a sleeping
-/// helper thread per job.
+/// thread, for the threads that do blocking work beside the runtimes: the kernel then delivers
+/// them to a runtime thread, which wakes for them anyway, instead of waking a sleeping helper
+/// thread per job. Never for a thread that spawns jobs: a child inherits the blocked mask.
 pub fn block_in_helper_thread() {
     use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
     let mut set = SigSet::empty();

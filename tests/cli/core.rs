@@ -287,6 +287,38 @@ fn children_get_no_stdin_and_see_their_seq_and_slot() {
     );
 }
 
+/// Every job, on whichever scheduler thread it starts, gets no blocked signal and SIGPIPE at
+/// its default (fanout blocks signals in its helper threads and ignores SIGPIPE itself).
+#[test]
+fn jobs_start_with_no_signal_blocked_and_sigpipe_at_default() {
+    let values: Vec<String> = (1..=8).map(|i| i.to_string()).collect();
+    let mut args = vec![
+        "-j",
+        "4",
+        "sh",
+        "-c",
+        "grep -E '^Sig(Blk|Ign)' /proc/self/status | tr '\\n' ' '; echo",
+        "_",
+        ":::",
+    ];
+    args.extend(values.iter().map(String::as_str));
+    let out = stdout_of(&args);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 8, "{out}");
+    for line in lines {
+        let field = |name: &str| {
+            let rest = line.split(name).nth(1).expect("the field is printed");
+            u64::from_str_radix(rest.split_whitespace().next().unwrap(), 16).unwrap()
+        };
+        assert_eq!(field("SigBlk:"), 0, "a signal is blocked: {line}");
+        assert_eq!(
+            field("SigIgn:") & (1 << (13 - 1)),
+            0,
+            "SIGPIPE ignored: {line}"
+        );
+    }
+}
+
 #[test]
 fn a_missing_program_is_a_failed_job_not_a_crash() {
     let out = fanout()

@@ -1,0 +1,151 @@
+//! Where the schedulers take their next job from: the input's argument tuples, numbered in
+//! input order, with the jobs an earlier joblog has (`--resume`) skipped. Several scheduler
+//! threads share one [`Jobs`] behind an async lock, so sequence numbers stay in input order.
+
+use std::collections::HashSet;
+
+use tokio::sync::mpsc;
+
+use super::Shared;
+use crate::input::{ArgStream, InputError};
+use crate::job::{Job, JobId};
+use crate::report::events::{CancelReason, RunEvent};
+
+/// The jobs' arguments, read on a thread of their own when they come from a stream (so a slow
+/// stdin never blocks the runtime), in place when they are in memory. The thread sends what
+/// it has read in batches: as many values as its buffer already holds (up to [`BATCH`]), so a
+/// fast input costs one wake-up per batch, while a slow one still hands over each value as
+/// soon as it arrives.
+pub(crate) enum Feed {
+    Inline(ArgStream),
+    Thread {
+        rx: mpsc::Receiver<Batch>,
+        batch: std::vec::IntoIter<Result<Vec<Vec<u8>>, InputError>>,
+    },
+}
+
+type Batch = Vec<Result<Vec<Vec<u8>>, InputError>>;
+
+/// The most values the input thread hands over at once.
+const BATCH: usize = 64;
+
+impl Feed {
+    pub fn new(input: ArgStream, depth: usize) -> Feed {
+        match input {
+            ArgStream::Combined(_) => Feed::Inline(input),
+            ArgStream::Lines(_) => {
+                let (tx, rx) = mpsc::channel(depth.div_ceil(BATCH).max(2));
+                std::thread::Builder::new()
+                    .name("fanout-input".into())
+                    .spawn(move || read_batches(input, tx))
+                    .expect("spawning the input thread");
+                Feed::Thread {
+                    rx,
+                    batch: Vec::new().into_iter(),
+                }
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Option<Result<Vec<Vec<u8>>, InputError>> {
+        match self {
+            Feed::Inline(s) => s.next(),
+            Feed::Thread { rx, batch } => match batch.next() {
+                Some(item) => Some(item),
+                None => {
+                    *batch = rx.recv().await?.into_iter();
+                    batch.next()
+                }
+            },
+        }
+    }
+}
+
+/// The input thread: reads values and sends them in batches until the input ends, fails or
+/// the runner stops listening.
+fn read_batches(mut input: ArgStream, tx: mpsc::Sender<Batch>) {
+    super::signals::block_in_helper_thread();
+    loop {
+        let mut batch = Vec::new();
+        let mut failed = false;
+        // The first value may wait for a read; the others are taken only while buffered.
+        while batch.len() < BATCH && (batch.is_empty() || input.has_buffered_value()) {
+            match input.next() {
+                Some(item) => {
+                    failed = item.is_err();
+                    batch.push(item);
+                    if failed {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        let last = batch.is_empty() || failed;
+        if batch.is_empty() || tx.blocking_send(batch).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The input as jobs: the next sequence number, the skipped ones, and how the input ended.
+pub(crate) struct Jobs {
+    feed: Feed,
+    skip: HashSet<u64>,
+    /// The last sequence number given out (or skipped).
+    pub seq: u64,
+    pub skipped: u64,
+    /// The input ran out or failed: no job comes any more.
+    done: bool,
+    pub error: Option<InputError>,
+}
+
+impl Jobs {
+    pub fn new(feed: Feed, skip: HashSet<u64>) -> Jobs {
+        Jobs {
+            feed,
+            skip,
+            seq: 0,
+            skipped: 0,
+            done: false,
+            error: None,
+        }
+    }
+
+    /// The next job to run, or `None` once the input ran out (reported once, as `InputDone`),
+    /// failed (the run is cancelled with `ReportFailed`) or the run is stopping.
+    pub async fn next(&mut self, shared: &Shared) -> Option<Job> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let args = match self.feed.next().await {
+                None => {
+                    self.done = true;
+                    shared.emit(RunEvent::InputDone { total: self.seq }).await;
+                    return None;
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    self.error = Some(e);
+                    shared.cancel.escalate(CancelReason::ReportFailed);
+                    return None;
+                }
+                Some(Ok(a)) => a,
+            };
+            // A cancellation may have come while the input was read: start nothing after it.
+            if shared.cancel.reason().is_some() {
+                return None;
+            }
+            self.seq += 1;
+            if self.skip.contains(&self.seq) {
+                self.skipped += 1;
+                continue;
+            }
+            return Some(Job {
+                id: JobId(self.seq),
+                args,
+            });
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The scheduler threads: each runs a single-threaded tokio runtime that takes jobs from the
+//! shared input and runs them in its share of the job slots, from spawn to merged result.
+//!
+//! Why several threads, each with a share of the slots, and not one runtime with a pool of
+//! workers: a job's end wakes the thread that started it, which starts the next job at once,
+//! with no hand-off between threads; and while one thread waits for a spawn (the kernel holds
+//! a spawning thread until the child has called exec, about 65 µs here) or copies a job's
+//! output, the others go on. This is what a bare fork/exec loop per CPU does, and it is the
+//! fastest shape measured (README, "Performance"). The slots stay one
+//! `tokio::sync::Semaphore` of as many permits as job slots, which bounds the running
+//! children; each thread also holds its share in a semaphore of its own, so that a slot freed
+//! on one thread is taken up again on that thread.
+
+use std::sync::Arc;
+
+use tokio::sync::{Mutex as AsyncMutex, OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
+
+use super::Shared;
+use super::child;
+use super::feed::Jobs;
+use crate::config::HaltWhen;
+use crate::job::Job;
+use crate::report::events::{CancelReason, RunEvent};
+
+/// The most scheduler threads: more than the CPUs buys nothing.
+const MAX_THREADS: usize = 16;
+
+/// What the scheduler threads share.
+pub(crate) struct Schedulers {
+    pub shared: Arc<Shared>,
+    pub jobs: AsyncMutex<Jobs>,
+    /// The job slots: no more children run at once than it has permits.
+    pub slots: Arc<Semaphore>,
+    /// Every job task, on whichever thread it runs.
+    pub tracker: TaskTracker,
+}
+
+/// How many scheduler threads a run of `slots` slots gets on `cpus` CPUs, and the share of
+/// the slots of each (the first share is the calling thread's).
+pub(crate) fn shares(slots: usize, cpus: usize) -> Vec<usize> {
+    let threads = slots.min(cpus).clamp(1, MAX_THREADS);
+    (0..threads)
+        .map(|i| slots / threads + usize::from(i < slots % threads))
+        .collect()
+}
+
+impl Schedulers {
+    /// Starts a scheduler thread with `share` slots. Returns a receiver that resolves when its
+    /// loop has stopped taking jobs (its jobs may still run; the thread ends with them), or
+    /// `None` when the thread could not start (its share is then lost to this run).
+    pub fn spawn_thread(
+        self: &Arc<Self>,
+        share: usize,
+    ) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let (done, stopped) = tokio::sync::oneshot::channel();
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name("fanout-sched".into())
+            .spawn(move || {
+                // No signals are blocked here: the jobs spawned from this thread would inherit
+                // the mask (std's posix_spawn keeps it), and a job must get its signals.
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, share, "a scheduler thread could not start its runtime; its slots go unused");
+                        return;
+                    }
+                };
+                runtime.block_on(async {
+                    me.schedule(share).await;
+                    let _ = done.send(());
+                    // The runtime must outlive the jobs it spawned.
+                    me.tracker.wait().await;
+                });
+            })
+            .map_err(|e| {
+                tracing::warn!(error = %e, share, "a scheduler thread could not start; its slots go unused");
+            })
+            .ok()
+            .map(|_| stopped)
+    }
+
+    /// Takes jobs and starts them in up to `share` slots until the input runs out or the run
+    /// is cancelled.
+    pub async fn schedule(&self, share: usize) {
+        let own = Arc::new(Semaphore::new(share));
+        let mut cancel = self.shared.cancel.subscribe();
+        loop {
+            let permits = tokio::select! {
+                biased;
+                _ = cancel.wait_for(Option::is_some) => break,
+                p = acquire(&own, &self.slots) => p,
+            };
+            // Waiting for input (a slow stdin) gives way to a cancellation too.
+            let next = async { self.jobs.lock().await.next(&self.shared).await };
+            let job = tokio::select! {
+                biased;
+                _ = cancel.wait_for(Option::is_some) => break,
+                job = next => job,
+            };
+            let Some(job) = job else { break };
+            let slot = self.shared.take_slot();
+            let shared = self.shared.clone();
+            self.tracker
+                .spawn(async move { run_and_merge(shared, job, slot, permits).await });
+        }
+    }
+}
+
+/// A permit of this thread's share, then one of the run's slots (free whenever the first is:
+/// the shares add up to the slots).
+async fn acquire(
+    own: &Arc<Semaphore>,
+    slots: &Arc<Semaphore>,
+) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
+    let mine = own
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    (mine, slot)
+}
+
+/// Runs one job and merges its end: the joblog line first (so a job reported done is in it),
+/// then the result store and `--halt`, then the slot is freed and the reporters are told.
+async fn run_and_merge(
+    shared: Arc<Shared>,
+    job: Job,
+    slot: u32,
+    permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+) {
+    let fin = child::run_job(&shared, job, slot).await;
+    if let Some(j) = &shared.joblog
+        && !j.record(&fin.record)
+    {
+        shared.cancel.escalate(CancelReason::ReportFailed);
+    }
+    shared
+        .tracked
+        .lock()
+        .expect("never poisoned")
+        .running
+        .remove(&fin.record.id.0);
+    let tally = shared.store.push(fin.record.clone()).await;
+    let halt = shared.config.halt;
+    if halt.triggered(tally.done, tally.unsuccessful()) {
+        shared.cancel.escalate(match halt.when {
+            HaltWhen::Now => CancelReason::HaltNow,
+            _ => CancelReason::HaltSoon,
+        });
+    }
+    shared.give_slot(slot);
+    drop(permits);
+    shared
+        .emit(RunEvent::JobFinished {
+            record: Box::new(fin.record),
+            stdout: fin.stdout,
+            stderr: fin.stderr,
+            tag: fin.tag,
+        })
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_to_the_slots_one_thread_per_cpu_at_most() {
+        assert_eq!(shares(1, 8), [1]);
+        assert_eq!(shares(2, 2), [1, 1]);
+        assert_eq!(shares(8, 2), [4, 4]);
+        assert_eq!(shares(7, 2), [4, 3]);
+        assert_eq!(shares(3, 1), [3]);
+        assert_eq!(shares(100, 64).len(), MAX_THREADS);
+        assert_eq!(shares(100, 64).iter().sum::<usize>(), 100);
+    }
+}
