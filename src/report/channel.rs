@@ -20,7 +20,8 @@ pub const LAZY: Duration = Duration::from_millis(50);
 /// The runner's end of the channel.
 #[derive(Debug)]
 pub struct EventSender {
-    tx: mpsc::Sender<RunEvent>,
+    /// Always `Some` but in `drop`, which must drop it before waking the reporter.
+    tx: Option<mpsc::Sender<RunEvent>>,
     reporter: Thread,
     /// Every event wakes the reporter (`--keep-order`: a silent job's end may release the
     /// output of the jobs after it).
@@ -39,7 +40,10 @@ impl Clone for EventSender {
 
 impl Drop for EventSender {
     /// The reporter thread ends when the last sender is gone; it must not sleep through that.
+    /// The sender goes first: woken before it, the reporter would find the channel still open
+    /// and sleep a whole [`LAZY`] before it saw it closed.
     fn drop(&mut self) {
+        drop(self.tx.take());
         self.reporter.unpark();
     }
 }
@@ -48,17 +52,21 @@ impl EventSender {
     /// The sender for a receiver owned by the thread `reporter`.
     pub fn new(tx: mpsc::Sender<RunEvent>, reporter: Thread, eager: bool) -> EventSender {
         EventSender {
-            tx,
+            tx: Some(tx),
             reporter,
             eager,
         }
+    }
+
+    fn tx(&self) -> &mpsc::Sender<RunEvent> {
+        self.tx.as_ref().expect("taken only in drop")
     }
 
     /// Queues `event` without waiting; wakes the reporter when the event is urgent or the
     /// queue is full.
     pub fn try_send(&self, event: RunEvent) -> Result<(), TrySendError<RunEvent>> {
         let wake = self.eager || is_urgent(&event);
-        let r = self.tx.try_send(event);
+        let r = self.tx().try_send(event);
         if wake || r.is_err() {
             self.reporter.unpark();
         }
@@ -68,7 +76,7 @@ impl EventSender {
     /// Queues `event`, waiting for room (backpressure from a slow reader of our stdout).
     pub async fn send(&self, event: RunEvent) -> Result<(), SendError<RunEvent>> {
         let r = match self.try_send(event) {
-            Err(TrySendError::Full(event)) => self.tx.send(event).await,
+            Err(TrySendError::Full(event)) => self.tx().send(event).await,
             Err(TrySendError::Closed(event)) => Err(SendError(event)),
             Ok(()) => Ok(()),
         };
@@ -91,6 +99,8 @@ fn is_urgent(event: &RunEvent) -> bool {
 #[derive(Debug)]
 pub struct EventReceiver {
     rx: mpsc::Receiver<RunEvent>,
+    /// How long [`EventReceiver::wait`] sleeps at most ([`LAZY`]).
+    lazy: Duration,
 }
 
 impl EventReceiver {
@@ -102,13 +112,96 @@ impl EventReceiver {
     /// Sleeps until an urgent event comes, [`LAZY`] has passed or the last sender is gone.
     /// Call it from the thread the senders wake (the reporter thread).
     pub fn wait(&self) {
-        std::thread::park_timeout(LAZY);
+        std::thread::park_timeout(self.lazy);
     }
 }
 
 /// A channel of `depth` events. The sender becomes an [`EventSender`] once the reporter thread
 /// that owns the receiver exists.
 pub fn channel(depth: usize) -> (mpsc::Sender<RunEvent>, EventReceiver) {
+    channel_with(depth, LAZY)
+}
+
+fn channel_with(depth: usize, lazy: Duration) -> (mpsc::Sender<RunEvent>, EventReceiver) {
     let (tx, rx) = mpsc::channel(depth);
-    (tx, EventReceiver { rx })
+    (tx, EventReceiver { rx, lazy })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::job::JobId;
+
+    /// A receiver on a thread of its own, as the reporter thread runs it, whose sleeps last
+    /// `lazy`: returns its sender and a handle yielding the events in order and how long the
+    /// thread took to see the channel closed.
+    fn reporter(
+        lazy: Duration,
+    ) -> (
+        EventSender,
+        std::thread::JoinHandle<(Vec<String>, Duration)>,
+    ) {
+        let (tx, mut rx) = channel_with(16, lazy);
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let t0 = Instant::now();
+            loop {
+                match rx.try_next() {
+                    Ok(ev) => seen.push(format!("{ev:?}").chars().take(10).collect()),
+                    Err(TryRecvError::Empty) => rx.wait(),
+                    Err(TryRecvError::Disconnected) => return (seen, t0.elapsed()),
+                }
+            }
+        });
+        let thread = handle.thread().clone();
+        (EventSender::new(tx, thread, false), handle)
+    }
+
+    fn started() -> RunEvent {
+        RunEvent::JobStarted {
+            id: JobId(1),
+            slot: 1,
+            pid: 1,
+            attempt: 1,
+            args: Arc::from("a"),
+            command: Arc::from("true a"),
+        }
+    }
+
+    #[test]
+    fn the_last_sender_going_wakes_the_reporter_at_once() {
+        // With a 60 s sleep, a reporter that slept through the close would take 60 s.
+        let (sender, handle) = reporter(Duration::from_secs(60));
+        let other = sender.clone();
+        std::thread::sleep(Duration::from_millis(20));
+        drop(other);
+        drop(sender);
+        let (_, took) = handle.join().unwrap();
+        assert!(took < Duration::from_secs(30), "{took:?}");
+    }
+
+    #[test]
+    fn a_lazy_event_waits_for_an_urgent_one_and_keeps_its_place() {
+        let (sender, handle) = reporter(Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(20));
+        sender.try_send(started()).unwrap();
+        sender.try_send(RunEvent::Tick).unwrap();
+        let keep = sender.clone();
+        drop(sender);
+        std::thread::sleep(Duration::from_millis(20));
+        drop(keep);
+        let (seen, took) = handle.join().unwrap();
+        assert_eq!(seen, ["JobStarted", "Tick"]);
+        assert!(took < Duration::from_secs(30), "{took:?}");
+    }
+
+    #[test]
+    fn only_bookkeeping_events_are_lazy() {
+        assert!(!is_urgent(&started()));
+        assert!(is_urgent(&RunEvent::Tick));
+        assert!(is_urgent(&RunEvent::InputDone { total: 1 }));
+    }
 }
