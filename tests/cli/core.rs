@@ -287,6 +287,39 @@ fn children_get_no_stdin_and_see_their_seq_and_slot() {
     );
 }
 
+/// A program named without a `/` is found in the `PATH` fanout was given (looked up once per
+/// run) and still sees the name it was given as `argv[0]` (`$0` of `sh -c`).
+#[test]
+fn a_program_is_found_in_path_and_keeps_its_name_as_argv0() {
+    let dir = tempfile::tempdir().unwrap();
+    let tool = dir.path().join("fanout-test-tool");
+    script(&tool, "echo \"tool $1\"");
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = fanout()
+        .env("PATH", &path)
+        .args([
+            "--no-summary",
+            "-k",
+            "fanout-test-tool",
+            ":::",
+            "a",
+            "b",
+            "c",
+        ])
+        .assert()
+        .success();
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout),
+        "tool a\ntool b\ntool c\n"
+    );
+    let out = stdout_of(&["sh", "-c", "echo $0 {}", ":::", "x"]);
+    assert_eq!(out, "sh x\n");
+}
+
 /// Every job, on whichever scheduler thread it starts, gets no blocked signal and SIGPIPE at
 /// its default (fanout blocks signals in its helper threads and ignores SIGPIPE itself).
 #[test]
