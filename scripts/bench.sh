@@ -111,6 +111,18 @@ peak_rss() {
   say "| $label | $(awk -v k="$kb" 'BEGIN { printf "%.1f MiB", k / 1024 }') | ${secs} s |"
 }
 
+# runners J CMD INPUT [GNU]: sets `cmds` to the floor, fanout and each installed peer running
+# CMD VALUE for each line of INPUT at -j J (GNU parallel only when GNU is non-empty).
+runners() {
+  local j="$1" cmd="$2" in="$3" gnu="${4:-}"
+  cmds=("floor=$floor -j $j $cmd < $in"
+        "fanout=$fanout -j $j $cmd < $in"
+        "xargs -P $j=xargs -P $j -n 1 $cmd < $in")
+  [ -n "$rust_parallel" ] && cmds+=("rust-parallel=rust-parallel -j $j $cmd < $in")
+  [ -n "$gnu_parallel" ] && [ -n "$gnu" ] && cmds+=("GNU parallel=$gnu_parallel -j $j $cmd < $in")
+  return 0
+}
+
 has() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 say "# fanout benchmark"
@@ -132,12 +144,9 @@ if has a; then
     say ""
     say "| command | wall (median) | wall / floor | CPU | CPU / floor | jobs/s |"
     say "| --- | --- | --- | --- | --- | --- |"
-    cmds=("floor=$floor -j 2 true < $work/a.in"
-          "fanout=$fanout -j 2 true < $work/a.in"
-          "xargs -P 2=xargs -P 2 -n 1 true < $work/a.in")
-    [ -n "$rust_parallel" ] && cmds+=("rust-parallel=rust-parallel -j 2 true < $work/a.in")
     # GNU parallel takes about 5x as long: the smaller size only.
-    [ -n "$gnu_parallel" ] && [ "$n" -le 5000 ] && cmds+=("GNU parallel=$gnu_parallel -j 2 true < $work/a.in")
+    gnu=""; [ "$n" -le 5000 ] && gnu=1
+    runners 2 true "$work/a.in" "$gnu"
     PER=$n UNIT=jobs/s bench "${cmds[@]}"
   done
 fi
@@ -153,11 +162,7 @@ if has b; then
     say ""
     say "| command | wall (median) | wall / ideal | CPU | CPU / floor |"
     say "| --- | --- | --- | --- | --- |"
-    cmds=("floor=$floor -j $j sleep < $work/b.in"
-          "fanout=$fanout -j $j sleep < $work/b.in"
-          "xargs -P $j=xargs -P $j -n 1 sleep < $work/b.in")
-    [ -n "$rust_parallel" ] && cmds+=("rust-parallel=rust-parallel -j $j sleep < $work/b.in")
-    [ -n "$gnu_parallel" ] && cmds+=("GNU parallel=$gnu_parallel -j $j sleep < $work/b.in")
+    runners "$j" sleep "$work/b.in" 1
     IDEAL=$ideal bench "${cmds[@]}"
   done
 fi

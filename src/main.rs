@@ -28,8 +28,8 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     options.bar_slot = bar;
-    // One scheduler thread: a job's exit wakes the thread that starts the next one, with no
-    // hand-off between workers (the per-job cost stays near a bare fork/exec). Blocking work
+    // A single-threaded runtime: this thread is the first of the run's scheduler threads
+    // (`runner::scheduler` starts one more per CPU, each with its own runtime). Blocking work
     // (stdout, stdin, /proc scans) has threads of its own.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

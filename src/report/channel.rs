@@ -18,7 +18,7 @@ use super::events::RunEvent;
 pub const LAZY: Duration = Duration::from_millis(50);
 
 /// The runner's end of the channel.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct EventSender {
     /// Always `Some` but in `drop`, which must drop it before waking the reporter.
     tx: Option<mpsc::Sender<RunEvent>>,
@@ -26,16 +26,6 @@ pub struct EventSender {
     /// Every event wakes the reporter (`--keep-order`: a silent job's end may release the
     /// output of the jobs after it).
     eager: bool,
-}
-
-impl Clone for EventSender {
-    fn clone(&self) -> Self {
-        EventSender {
-            tx: self.tx.clone(),
-            reporter: self.reporter.clone(),
-            eager: self.eager,
-        }
-    }
 }
 
 impl Drop for EventSender {
