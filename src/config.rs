@@ -33,11 +33,15 @@ pub enum Tag {
 /// When the run stops early (`--halt`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct HaltPolicy {
+    /// How the run stops once the threshold is reached.
     pub when: HaltWhen,
+    /// Which finished jobs count towards the threshold.
     pub on: HaltOn,
+    /// How many counted jobs (or what share of the finished ones) trigger the halt.
     pub threshold: Threshold,
 }
 
+/// How a triggered `--halt` stops the run (`soon` or `now`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HaltWhen {
     /// Never halt (the default).
@@ -49,16 +53,22 @@ pub enum HaltWhen {
     Now,
 }
 
+/// Which finished jobs a `--halt` threshold counts (`fail=`, `success=` or `done=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HaltOn {
+    /// Jobs that failed (the default).
     #[default]
     Fail,
+    /// Jobs that succeeded.
     Success,
+    /// Every finished job, failed or not.
     Done,
 }
 
+/// When a `--halt` triggers: a number of counted jobs (`N`) or a share of the finished ones (`P%`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Threshold {
+    /// At least this many counted jobs (1 or more).
     Count(u64),
     /// A percentage of the jobs finished so far, judged once at least 3 have finished.
     Percent(f64),
@@ -255,9 +265,11 @@ pub struct Config {
     pub separator: u8,
     /// How many jobs run at once.
     pub slots: usize,
+    /// How jobs' output is passed on (`--group`, `--line-buffer`, `-u`).
     pub output: OutputMode,
     /// Print output in input order (`-k`).
     pub keep_order: bool,
+    /// What prefixes every output line (`--tag`, `--tagstring`), if anything.
     pub tag: Option<Tag>,
     /// Print each distinct stdout line once.
     pub unique: bool,
@@ -265,14 +277,19 @@ pub struct Config {
     pub dry_run: bool,
     /// End a job that runs longer than this.
     pub timeout: Option<Duration>,
+    /// Signals that end a job, with the waits between them (`--termseq`).
     pub termseq: TermSeq,
     /// Report a job still running after this long (and every multiple of it).
     pub slow: Option<Duration>,
+    /// How failed and timed-out jobs are retried (`--retries`).
     pub retry: RetryPolicy,
+    /// When the run stops early (`--halt`).
     pub halt: HaltPolicy,
     /// How long jobs get to exit after a forwarded signal before they are killed.
     pub grace: Duration,
+    /// The file a line per finished job is written to (`--joblog`).
     pub joblog: Option<PathBuf>,
+    /// Which jobs already in the joblog are skipped (`--resume`, `--resume-failed`).
     pub resume: ResumeMode,
     /// Keep each job's whole output for the results writers (set when results are asked for).
     pub capture: bool,

@@ -1,31 +1,70 @@
-//! `SetupError`: everything that stops fanout before (or instead of) running jobs. It is the
-//! only error type that reaches `main`, which prints it on one line and exits 255.
+//! The two tiers of fanout's own errors. [`SetupError`]: everything that stops a run before
+//! its first job (a bad template, unreadable input, a joblog that cannot be opened).
+//! [`RunError`]: what stops a run that had started (an input that fails mid-way, a joblog or
+//! results write error). `fanout` prints either on one line and exits 255. A job's failure is
+//! never an error: it is an outcome in the job's record.
+
+use std::path::PathBuf;
 
 use crate::input::InputError;
+use crate::report::{ReportError, ResultsError};
 use crate::results::joblog::JoblogError;
-use crate::results::json::ResultsError;
 use crate::template::TemplateError;
 
+/// A run that cannot start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SetupError {
+    /// The command template.
     #[error("bad command template: {0}")]
     Template(#[from] TemplateError),
     /// The `--tagstring` template, named so the user knows which one to fix.
     #[error("bad --tagstring: {0}")]
     TagTemplate(#[source] TemplateError),
+    /// An input source.
     #[error(transparent)]
     Input(#[from] InputError),
+    /// The joblog.
     #[error(transparent)]
     Joblog(#[from] JoblogError),
+    /// A results file or directory.
     #[error(transparent)]
     Results(#[from] ResultsError),
-    /// A bad combination of options, with what to do about it.
-    #[error("{0}")]
-    Usage(String),
+    /// Resuming needs the joblog of the earlier run.
+    #[error("--resume and --resume-failed need --joblog FILE: give the joblog of the earlier run")]
+    ResumeWithoutJoblog,
+    /// The joblog would overwrite an input file.
+    #[error("`{}` is both an input file and the joblog: give them different paths", .0.display())]
+    JoblogIsInput(PathBuf),
+    /// A stream fanout needs.
     #[error("{what}: {source}")]
     Io {
+        /// What fanout was doing.
         what: String,
+        /// Why it failed.
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What stopped a run after it had started. The jobs that finished are in the joblog and the
+/// results; the summary was reported.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// An input source failed mid-run.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The joblog could not be written.
+    #[error(transparent)]
+    Joblog(#[from] JoblogError),
+    /// A reporter could not write (our stdout, a results file).
+    #[error(transparent)]
+    Report(ReportError),
+    /// Writing the commands of a dry run to stdout failed.
+    #[error("failed to write to stdout: {0}")]
+    Stdout(#[source] std::io::Error),
+    /// The runtime for a blocking run could not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
 }

@@ -18,7 +18,9 @@ impl std::fmt::Display for JobId {
 /// One input tuple turned into a job: one value per input group, raw bytes (never re-encoded).
 #[derive(Debug, Clone)]
 pub struct Job {
+    /// The job's sequence number (`{#}`).
     pub id: JobId,
+    /// One value per input source, in source order (`{1}`, `{2}`, ...).
     pub args: Vec<Vec<u8>>,
 }
 
@@ -39,7 +41,7 @@ impl Job {
 /// How a job is started: the program and its arguments, exec'd directly or through `sh -c`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobSpec {
-    /// argv[0] is the program.
+    /// `argv[0]` is the program.
     pub argv: Vec<OsString>,
     /// True when argv is `sh -c SCRIPT`; kept so reporters can show the script alone.
     pub shell: bool,
@@ -69,7 +71,7 @@ impl JobSpec {
             if i > 0 {
                 out.push(b' ');
             }
-            crate::template::quote_into(&mut out, a.as_bytes());
+            crate::quote::quote_into(&mut out, a.as_bytes());
         }
         out
     }
@@ -81,18 +83,34 @@ pub enum JobOutcome {
     /// Exited 0.
     Success,
     /// Exited with a non-zero code.
-    Failed { code: i32 },
+    Failed {
+        /// The non-zero exit code.
+        code: i32,
+    },
     /// Killed by a signal we did not send for a timeout (it may be ours on interruption).
-    Signaled { signal: i32 },
+    Signaled {
+        /// The signal's number.
+        signal: i32,
+    },
     /// Ran past `--timeout` and was ended with the terminate sequence.
-    TimedOut { signal: Option<i32> },
+    TimedOut {
+        /// The signal it died of; `None` when it exited by itself once signalled.
+        signal: Option<i32>,
+    },
     /// Never started: program missing (127), not executable (126), or no resources.
-    SpawnFailed { code: i32 },
+    SpawnFailed {
+        /// The exit code reported in its stead, as above (255 when no place could start it).
+        code: i32,
+    },
     /// Ended by fanout because the run was halted or interrupted.
-    Cancelled { signal: Option<i32> },
+    Cancelled {
+        /// The signal it died of, else the one forwarded to it; `None` when neither.
+        signal: Option<i32>,
+    },
 }
 
 impl JobOutcome {
+    /// True when the job exited 0.
     pub fn is_success(self) -> bool {
         matches!(self, JobOutcome::Success)
     }
@@ -131,19 +149,28 @@ impl JobOutcome {
 /// The result of a finished job as merged into the result store and written to the joblog.
 #[derive(Debug, Clone)]
 pub struct JobRecord {
+    /// The job's sequence number (`{#}`).
     pub id: JobId,
+    /// The slot the last attempt ran in, counted from 1 (`{%}`).
     pub slot: u32,
+    /// The place that ran the last attempt (the joblog's Host column; `:` is this machine).
+    pub place: Arc<str>,
+    /// The last attempt's handle (its pid here); `None` when it never started.
+    pub handle: Option<crate::exec::Handle>,
     /// The arguments (display form); shared, so copies of a record cost no copy of it.
     pub args: Arc<str>,
     /// The command (display form).
     pub command: Arc<str>,
+    /// What became of the last attempt.
     pub outcome: JobOutcome,
+    /// When the last attempt started (wall clock).
     pub start: SystemTime,
+    /// How long the last attempt ran.
     pub duration: Duration,
     /// How many attempts ran (1 unless `--retries` reran it).
     pub attempts: u32,
+    /// Bytes the last attempt wrote to stdout.
     pub stdout_bytes: u64,
+    /// Bytes the last attempt wrote to stderr.
     pub stderr_bytes: u64,
-    /// The pid of the last attempt (0 when it never started).
-    pub pid: u32,
 }

@@ -6,8 +6,7 @@ mod logging;
 
 use std::process::ExitCode;
 
-use fanout::exit;
-use fanout::runner::{Cancel, signals};
+use fanout::{Cancel, Run, exit, signals};
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -28,8 +27,12 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     options.bar_slot = bar;
+    let prepared = match Run::new(config).standard_reporters(options).prepare() {
+        Ok(p) => p,
+        Err(e) => return fail(&e.to_string()),
+    };
     // A single-threaded runtime: this thread is the first of the run's scheduler threads
-    // (`runner::scheduler` starts one more per CPU, each with its own runtime). Blocking work
+    // (the runner starts one more per CPU, each with its own runtime). Blocking work
     // (stdout, stdin, /proc scans) has threads of its own.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -38,23 +41,21 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    let code = runtime.block_on(async {
+    let result = runtime.block_on(async {
         let cancel = Cancel::new();
         tokio::spawn(signals::listen(cancel.clone()));
         // As a task, not in `block_on` itself: waking a task from another task on this thread
         // is a queue push, waking `block_on` writes to the runtime's eventfd (once per job).
-        match tokio::spawn(fanout::session::run(config, options, cancel)).await {
-            Ok(code) => code,
-            Err(e) => Err(fanout::error::SetupError::Usage(format!(
-                "the run failed: {e}"
-            ))),
-        }
+        tokio::spawn(prepared.run(cancel))
+            .await
+            .map_err(|e| format!("the run failed: {e}"))
     });
     // Jobs are over; do not wait for stray blocking tasks (a stdin read that never ends).
     runtime.shutdown_background();
-    match code {
-        Ok(code) => ExitCode::from(code as u8),
-        Err(e) => fail(&e.to_string()),
+    match result {
+        Ok(Ok(summary)) => ExitCode::from(summary.exit_code as u8),
+        Ok(Err(e)) => fail(&e.to_string()),
+        Err(e) => fail(&e),
     }
 }
 

@@ -1,5 +1,7 @@
 //! The `Cli` struct: clap's definition of every flag (each also read from `FANOUT_<FLAG>`), and
-//! its translation into the engine's [`Config`] and the reporters' options (`into_config`).
+//! its translation into the engine's [`Config`] and the reporters' options (`into_config`, where
+//! the cross-flag checks are and flag names are added to the engine's value errors). Uses
+//! `usage` (value checks) and `sources`; how the environment is read is `env`'s business.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -11,11 +13,11 @@ use fanout::config::{
     self, Config, HaltPolicy, OutputMode, ResumeMode, RetryPolicy, Tag, TermSeq, parse_duration,
 };
 use fanout::input::{Source, SourceKind};
-use fanout::session::{ProgressMode, ReportOptions, SummaryMode};
+use fanout::report::options::{ProgressMode, ReportOptions, SummaryMode};
 use fanout::template::ShellMode;
 
 use super::sources::split_sources;
-use super::usage::{above_zero, log_filter};
+use super::usage::{above_zero, for_flag, log_filter};
 
 /// Run many commands in parallel and keep them under control.
 ///
@@ -278,8 +280,10 @@ impl Cli {
         let cpus = config::default_slots();
         let slots = match &self.jobs {
             Some(j) => config::parse_slots(j, cpus).map_err(|e| {
-                // The value may come from the environment: say so, or the user searches the
-                // command line for it.
+                // The one value clap cannot parse (it needs the CPU count), so the flag's
+                // name is added here. The value may come from the environment: say so, or
+                // the user searches the command line for it.
+                let e = for_flag("--jobs", j, e);
                 match std::env::var("FANOUT_JOBS") {
                     Ok(v) if v == *j => format!("{e} (set by FANOUT_JOBS)"),
                     _ => e,

@@ -1,7 +1,8 @@
-//! Reading the environment: every switch takes `FANOUT_<OPTION>=true|false|1|0|...`, an empty
-//! variable counts as unset, and the command line wins over the environment, also across
-//! options that override each other. `parse` is the entry point; `command` the clap definition
-//! shared by `--help`, completions and the man page.
+//! Reading the environment on top of the `args` table: every switch takes
+//! `FANOUT_<OPTION>=true|false|1|0|...`, an empty variable counts as unset, and the command line
+//! wins over the environment, also across options that override each other. `parse` is the
+//! entry point; `command` the clap definition shared by `--help`, completions and the man page.
+//! Builds on `args` (the `Cli` struct) and `usage` (one-line errors); neither uses this file.
 
 use std::ffi::OsString;
 
@@ -57,8 +58,8 @@ pub fn parse(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
             }
         })
         .try_get_matches_from(argv)
-        .map_err(one_line)?;
-    Cli::from_arg_matches_mut(&mut m).map_err(one_line)
+        .map_err(|e| one_line(e, &command()))?;
+    Cli::from_arg_matches_mut(&mut m).map_err(|e| one_line(e, &command()))
 }
 
 /// Options of which only one takes effect; on the command line the last one wins, against the

@@ -1,7 +1,9 @@
 //! The command line. Only this module and `main.rs` know clap: `args` holds the `Cli` struct
 //! and its translation into the engine's `Config`; `env` parses the command line together
 //! with the `FANOUT_*` environment; `usage` makes clap's errors one line and validates values;
-//! `sources` splits the command from its `:::`/`::::` input sources.
+//! `sources` splits the command from its `:::`/`::::` input sources. They depend one way only:
+//! `env` -> `args` -> `usage`, `sources` (and `env` -> `usage`); `usage` and `sources` use no
+//! sibling. This file only re-exports what `main.rs` and `logging.rs` call.
 
 mod args;
 mod env;

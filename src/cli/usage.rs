@@ -1,17 +1,18 @@
 //! One-line usage errors and the value checks clap runs: clap's several-line errors are
 //! folded into one line that says what to change; `--timeout`/`--slow` and `--log-level`
-//! values are validated here.
+//! values are validated here, and an engine error about a value gets its flag's name. Plain
+//! helpers: nothing here uses the other `cli` modules (the clap definition is passed in), so
+//! `args` and `env` can both build on this file.
 
 use std::time::Duration;
 
 use fanout::config::parse_duration;
 
-use super::env::command;
-
 /// Turns clap's several-line usage error (message, tip, usage, "For more information") into
 /// one line that says what is wrong and what to do, like fanout's other errors. `--help` and
-/// `--version` pass through untouched.
-pub(super) fn one_line(e: clap::Error) -> clap::Error {
+/// `--version` pass through untouched. `cmd` is the full definition (`env::command`): it says
+/// which variable sets each option, and gives clap its colour rules.
+pub(super) fn one_line(e: clap::Error, cmd: &clap::Command) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if !e.use_stderr() {
         return e;
@@ -39,8 +40,7 @@ pub(super) fn one_line(e: clap::Error) -> clap::Error {
     ) {
         (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) => {
             let long = arg.split_whitespace().next().unwrap_or("");
-            command()
-                .get_arguments()
+            cmd.get_arguments()
                 .find(|a| a.get_long().is_some_and(|l| format!("--{l}") == long))
                 .and_then(|a| a.get_env().map(|v| v.to_os_string()))
                 .filter(|var| std::env::var_os(var).is_some_and(|v| v == value.as_str()))
@@ -60,7 +60,19 @@ pub(super) fn one_line(e: clap::Error) -> clap::Error {
         e.kind(),
         format!("{first}{}{rest}\n", env_note.unwrap_or_default()),
     )
-    .with_cmd(&command())
+    .with_cmd(cmd)
+}
+
+/// Names the flag in an engine error about one of its values: the engine knows no flags, so its
+/// errors should be worded by the value, and the flag is added here ("invalid value `x` for
+/// --jobs: ..."). A message that already names the flag (`config::parse_slots` still does) is
+/// kept as it is, so it does not say it twice.
+pub(super) fn for_flag(flag: &str, value: &str, msg: String) -> String {
+    if msg.contains(flag) {
+        msg
+    } else {
+        format!("invalid value `{value}` for {flag}: {msg}")
+    }
 }
 
 /// `--timeout` and `--slow`: a duration above zero. Zero would end every job at once, or log
@@ -115,5 +127,17 @@ mod tests {
         for bad in ["warning", "verbose", "info,lol"] {
             assert!(log_filter(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn for_flag_names_the_flag_once() {
+        assert_eq!(
+            for_flag("--jobs", "x", "not a slot count".into()),
+            "invalid value `x` for --jobs: not a slot count"
+        );
+        assert_eq!(
+            for_flag("--jobs", "x", "invalid --jobs `x`: use N".into()),
+            "invalid --jobs `x`: use N"
+        );
     }
 }

@@ -1,19 +1,202 @@
-//! How a job's command is started. The scheduler asks an [`Executor`] for a ready-to-spawn
-//! command, so a remote backend (ssh, Slurm) only has to wrap the argv differently; spawning,
-//! capture, timeouts and signals stay in the runner.
+//! How an attempt of a job is started, signalled and waited for, on whatever runs it.
+//!
+//! The runner owns *when* (timeouts, the `--termseq` timing, `--slow`, retries, `--halt`,
+//! the grace before a kill); an executor owns *how*. A backend is a type that implements
+//! [`Executor`] and an [`Attempt`] type of its own, in a file or folder of its own under
+//! `exec/`, with no change to the runner:
+//!
+//! - [`Executor::places`]: the places it runs jobs on, each with its own slot count (this
+//!   machine is one place, `:`; an SSH host or a Slurm allocation would be others). The
+//!   scheduler bounds every place with a semaphore of its own and the whole run with `-j`.
+//! - [`Executor::start`]: starts one attempt of a rendered job at a place and returns its
+//!   [`Attempt`], or a typed [`StartError`]: the job's own failure (it will not start however
+//!   often it is tried), a shortage (the runner backs off and tries again) or a failure of the
+//!   place (the runner starts the job at another place).
+//! - [`Attempt`]: the running attempt: its [`Handle`] for records, its output streams,
+//!   delivering a signal to everything it started, waiting for its end, and getting back
+//!   output streams that something it left behind still holds open.
+//! - [`Executor::open`] and [`Executor::close`]: what the backend needs around a run (the
+//!   local one reaps orphans as a subreaper; a Slurm one would hold an allocation).
+//!
+//! [`Local`] runs jobs on this machine; `fake` (tests, and the `testing` feature) starts no
+//! process at all and plays scripted attempts, which is how the runner's timing is tested.
 
+#[cfg(any(test, feature = "testing"))]
+pub mod fake;
 mod local;
 
 pub use local::Local;
+pub use nix::sys::signal::Signal;
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio::io::AsyncRead;
 
 use crate::job::{JobId, JobSpec};
 
-/// Turns a rendered job into a process to start.
-pub trait Executor: Send + Sync + 'static {
-    /// The host column of the joblog (`:` for this machine, as GNU parallel writes it).
-    fn host(&self) -> &str;
+/// Somewhere jobs run, with room for `slots` of them at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Place {
+    /// The name in records and the joblog's Host column (`:` is this machine, as in GNU
+    /// parallel).
+    pub name: Arc<str>,
+    /// How many jobs may run here at once; the run's `-j` bounds the total beside it.
+    pub slots: usize,
+}
 
-    /// Builds the command for `spec`, with the job's environment set. The runner adds stdio,
-    /// the process group and spawns it.
-    fn command(&self, spec: &JobSpec, id: JobId, slot: u32) -> tokio::process::Command;
+impl Place {
+    /// A place named `name` with room for `slots` jobs (at least one).
+    pub fn new(name: impl Into<Arc<str>>, slots: usize) -> Place {
+        Place {
+            name: name.into(),
+            slots: slots.max(1),
+        }
+    }
+}
+
+/// One attempt to start: the rendered job and where it runs.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct StartRequest<'a> {
+    /// The command to run.
+    pub spec: &'a JobSpec,
+    /// The job's sequence number (`{#}`).
+    pub id: JobId,
+    /// The job slot (`{%}`), unique among running jobs.
+    pub slot: u32,
+    /// The index of the place in [`Executor::places`].
+    pub place: usize,
+    /// Which attempt this is, from 1.
+    pub attempt: u32,
+}
+
+/// Why an attempt did not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The job cannot start however often it is tried (a missing program, a file that is not
+    /// executable): it is a failed job with this exit code, and `message` is its stderr.
+    Job {
+        /// The code a shell would give (127 not found, 126 not executable).
+        code: i32,
+        /// One line naming the program and the problem, newline included.
+        message: String,
+    },
+    /// Something ran short for a moment (descriptors, processes, memory): the runner waits a
+    /// little and tries again. `message` says what.
+    Shortage {
+        /// The system's word for it.
+        message: String,
+    },
+    /// The place itself failed (an unreachable host): the job is started at another place.
+    Place {
+        /// What went wrong with the place.
+        message: String,
+    },
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Job { message, .. } => f.write_str(message.trim_end()),
+            StartError::Shortage { message } => write!(f, "short of resources: {message}"),
+            StartError::Place { message } => write!(f, "the place failed: {message}"),
+        }
+    }
+}
+
+/// How a running attempt is known in records, events and logs: a pid on this machine, a
+/// backend's own name elsewhere (`host:pid`, a Slurm step id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Handle {
+    /// A process on this machine.
+    Pid(u32),
+    /// A backend's own identifier.
+    Named(Arc<str>),
+}
+
+impl Handle {
+    /// The pid, when the attempt is a process on this machine.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Handle::Pid(p) => Some(*p),
+            Handle::Named(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Handle::Pid(p) => p.fmt(f),
+            Handle::Named(n) => f.write_str(n),
+        }
+    }
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Exit {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal ended it.
+    Signal(i32),
+    /// Its end could not be learnt (the wait itself failed).
+    Unknown,
+}
+
+/// One of an attempt's output streams.
+pub type OutputStream = Pin<Box<dyn AsyncRead + Send>>;
+
+/// A running attempt, as its executor started it.
+pub trait Attempt: Send {
+    /// The handle to record for it.
+    fn handle(&self) -> Handle;
+
+    /// Its stdout and stderr; called once, right after the start.
+    fn take_output(&mut self) -> (OutputStream, OutputStream);
+
+    /// Delivers `signal` to everything the attempt started (the local executor signals the
+    /// job's process group). Delivery that fails because the attempt is gone is not an error.
+    fn signal(&mut self, signal: Signal);
+
+    /// Waits for the attempt's end. Cancel-safe: the runner calls it again after a timer.
+    /// Once it has returned, nothing the attempt started may go on running.
+    fn wait(&mut self) -> BoxFuture<'_, Exit>;
+
+    /// The attempt has ended but its output streams are still open, held by something it left
+    /// behind: end that. Returns false when it could not look now and wants to be asked again
+    /// shortly. The runner asks after a short linger.
+    fn reclaim_output(&mut self) -> BoxFuture<'_, bool> {
+        Box::pin(async { true })
+    }
+}
+
+/// Starts attempts of jobs at places. See the module documentation for what a backend
+/// implements.
+pub trait Executor: Send + Sync + 'static {
+    /// The places jobs run on; never empty. Read once, when the run starts.
+    fn places(&self) -> Vec<Place>;
+
+    /// Starts one attempt.
+    fn start<'a>(
+        &'a self,
+        request: StartRequest<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Attempt>, StartError>>;
+
+    /// Called once before the first attempt of a run, on the run's runtime.
+    fn open(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    /// Called once after the last attempt of a run has ended: end what is left.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }

@@ -23,27 +23,47 @@ pub enum SourceKind {
 /// One input source, and whether it is linked (`:::+`, `::::+`) to the one before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
+    /// Where the values come from.
     pub kind: SourceKind,
+    /// Whether it is zipped with the source before it rather than multiplied (`:::+`, `::::+`).
     pub linked: bool,
+}
+
+impl Source {
+    /// Values given in place, as after `:::`.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<std::ffi::OsString>>(values: I) -> Source {
+        Source {
+            kind: SourceKind::Args(values.into_iter().map(Into::into).collect()),
+            linked: false,
+        }
+    }
 }
 
 /// A problem with the input, found before or while reading it.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
+    /// An input file could not be opened.
     #[error("cannot read input file `{path}`: {source}; check the path given after :::: or to -a")]
     Open {
+        /// The file, as given.
         path: PathBuf,
+        /// Why opening it failed.
         #[source]
         source: std::io::Error,
     },
+    /// An input file is a directory.
     #[error("input file `{0}` is a directory: give a file with one argument per line")]
     IsDirectory(PathBuf),
+    /// Reading an input failed part way.
     #[error("failed to read input `{path}`: {source}")]
     Read {
+        /// The file, as given (`-` for stdin).
         path: PathBuf,
+        /// Why the read failed.
         #[source]
         source: std::io::Error,
     },
+    /// Stdin (`-`) is given as more than one source.
     #[error("stdin is given as more than one input source: it can be read only once")]
     StdinTwice,
 }

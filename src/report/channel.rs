@@ -154,7 +154,8 @@ mod tests {
         RunEvent::JobStarted {
             id: JobId(1),
             slot: 1,
-            pid: 1,
+            place: ":".into(),
+            handle: crate::exec::Handle::Pid(1),
             attempt: 1,
             args: Arc::from("a"),
             command: Arc::from("true a"),

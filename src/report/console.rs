@@ -8,22 +8,22 @@ use std::io::{BufWriter, Write};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 
-use indicatif::ProgressBar;
+use super::bar::Bar;
 
 struct Inner {
     out: BufWriter<File>,
-    bar: Option<ProgressBar>,
+    bar: Option<Bar>,
 }
 
 /// A cheap handle to the console.
 #[derive(Clone)]
-pub struct Console {
+pub(crate) struct Console {
     inner: Arc<Mutex<Inner>>,
 }
 
 impl Console {
     /// Takes over stdout (a duplicate of fd 1, so Rust's line-buffered `Stdout` is bypassed).
-    pub fn new(bar: Option<ProgressBar>) -> std::io::Result<Console> {
+    pub fn new(bar: Option<Bar>) -> std::io::Result<Console> {
         let fd = std::io::stdout().as_fd().try_clone_to_owned()?;
         Ok(Console {
             inner: Arc::new(Mutex::new(Inner {
@@ -31,11 +31,6 @@ impl Console {
                 bar,
             })),
         })
-    }
-
-    /// The progress bar, if one is shown.
-    pub fn bar(&self) -> Option<ProgressBar> {
-        self.lock().bar.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -48,11 +43,11 @@ impl Console {
     pub fn out(&self, data: &[u8]) -> std::io::Result<()> {
         let mut i = self.lock();
         match i.bar.clone() {
-            Some(bar) if !bar.is_hidden() => bar.suspend(|| {
+            Some(bar) => bar.suspend(|| {
                 i.out.write_all(data)?;
                 i.out.flush()
             }),
-            _ => i.out.write_all(data),
+            None => i.out.write_all(data),
         }
     }
 
@@ -66,8 +61,8 @@ impl Console {
             e.flush()
         };
         match i.bar.clone() {
-            Some(bar) if !bar.is_hidden() => bar.suspend(write),
-            _ => write(),
+            Some(bar) => bar.suspend(write),
+            None => write(),
         }
     }
 

@@ -4,38 +4,29 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub use crate::cancel::CancelReason;
+use crate::exec::Handle;
 use crate::job::{JobId, JobRecord};
 
 /// Which of a job's streams some output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
+    /// The job's standard output.
     Stdout,
+    /// The job's standard error.
     Stderr,
-}
-
-/// Why the run stopped starting jobs before its input ran out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CancelReason {
-    /// stdout was closed by its reader (`fanout ... | head`): stop quietly.
-    OutputClosed,
-    /// `--halt soon` was triggered.
-    HaltSoon,
-    /// `--halt now` was triggered.
-    HaltNow,
-    /// fanout could not go on: a joblog or results write error, or an input read error.
-    ReportFailed,
-    /// A signal was received; running jobs get it forwarded.
-    Signal(i32),
-    /// A second signal: everything is killed at once.
-    SecondSignal(i32),
 }
 
 /// One thing that happened during a run.
 #[derive(Debug, Clone)]
 pub enum RunEvent {
+    /// The run begins, before any job starts.
     RunStarted {
+        /// fanout's version (`CARGO_PKG_VERSION`).
         version: &'static str,
+        /// How many jobs run at once (`-j`).
         slots: usize,
+        /// The command template's words joined by spaces (lossy UTF-8).
         command: String,
         /// Jobs skipped because an earlier joblog has them (`--resume`).
         skipped: u64,
@@ -45,47 +36,81 @@ pub enum RunEvent {
     },
     /// The input ran out: `total` jobs will have run (or been skipped).
     InputDone {
+        /// The number of jobs, skipped ones included.
         total: u64,
     },
+    /// An attempt at a job has started.
     JobStarted {
+        /// The job's sequence number (`{#}`).
         id: JobId,
+        /// The slot it runs in, counted from 1 (`{%}`).
         slot: u32,
-        pid: u32,
+        /// Where it runs (`:` is this machine).
+        place: Arc<str>,
+        /// The running attempt: a pid here, a backend's own id elsewhere.
+        handle: Handle,
+        /// Which attempt this is, counted from 1 (more with `--retries`).
         attempt: u32,
+        /// The job's arguments (display form).
         args: Arc<str>,
+        /// The job's command (display form).
         command: Arc<str>,
     },
     /// Output passed through while the job runs (`--line-buffer`, `--ungroup`).
     JobOutput {
+        /// The job it came from.
         id: JobId,
         /// The `--tag`/`--tagstring` prefix for each line.
         tag: Option<Arc<[u8]>>,
+        /// Which stream it came from.
         stream: Stream,
+        /// The bytes: whole lines with `--line-buffer`, any chunk with `--ungroup`.
         data: Vec<u8>,
     },
     /// A job is still running after `elapsed` (`--slow`).
     JobSlow {
+        /// The slow job.
         id: JobId,
+        /// How long its current attempt has run.
         elapsed: Duration,
+        /// Its command (display form).
         command: Arc<str>,
+    },
+    /// A place could not start a job, which is started elsewhere if another place is left.
+    PlaceFailed {
+        /// The job that could not be started.
+        id: JobId,
+        /// The place that failed to start it.
+        place: Arc<str>,
+        /// Why, for the user.
+        message: String,
     },
     /// An attempt failed and will be retried after `delay`.
     JobRetrying {
+        /// The record of the attempt that failed.
         record: Box<JobRecord>,
+        /// The wait before the next attempt (`--retry-delay`, `--retry-backoff`).
         delay: Duration,
     },
     /// A job ended for good. Output is here in full when it was captured (group mode, results).
     JobFinished {
+        /// The job's final record.
         record: Box<JobRecord>,
+        /// The `--tag`/`--tagstring` prefix for each line.
         tag: Option<Arc<[u8]>>,
+        /// The last attempt's stdout (empty when not captured).
         stdout: Vec<u8>,
+        /// The last attempt's stderr (empty when not captured).
         stderr: Vec<u8>,
     },
     /// The run stops starting new jobs.
     Cancelling {
+        /// Why the run is stopping.
         reason: CancelReason,
     },
+    /// Every job has ended; the last event from the runner.
     RunFinished {
+        /// The run's end state and exit code.
         summary: Arc<RunSummary>,
     },
     /// A timer tick sent by the session, not the runner: redraws the progress bar and paces the
@@ -96,22 +121,31 @@ pub enum RunEvent {
 /// The end state of a run, from the result store.
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
+    /// When the run started (wall clock); `None` only in a default summary.
     pub started: Option<SystemTime>,
+    /// How long the run took.
     pub wall: Duration,
+    /// Jobs that exited 0.
     pub succeeded: u64,
+    /// Jobs that failed: a non-zero exit, a signal, or no start.
     pub failed: u64,
+    /// Jobs ended for running past `--timeout`.
     pub timed_out: u64,
+    /// Jobs ended because the run was halted or interrupted.
     pub cancelled: u64,
     /// Jobs that succeeded only on a retry.
     pub flaky: u64,
+    /// Jobs skipped because an earlier joblog has them (`--resume`).
     pub skipped: u64,
-    /// The slowest jobs, slowest first.
+    /// The slowest jobs (at most 5), slowest first.
     pub slowest: Vec<JobRecord>,
-    /// Failed, timed-out and cancelled jobs (at most [`crate::results::KEEP_FAILED`]).
+    /// Failed, timed-out and cancelled jobs (at most `results::KEEP_FAILED`), by id.
     pub failures: Vec<JobRecord>,
+    /// Why the run stopped early, if it did.
     pub cancel: Option<CancelReason>,
     /// The exit code of the first failing job (for `--halt ...,fail=1`).
     pub first_failure_code: Option<i32>,
+    /// The exit code fanout ends with.
     pub exit_code: i32,
 }
 

@@ -88,7 +88,9 @@ fn job_finished(r: &JobRecord) {
         event = "job_finished",
         seq = r.id.0,
         slot = r.slot,
-        pid = r.pid,
+        host = &*r.place,
+        handle = r.handle.as_ref().map(tracing::field::display),
+        pid = r.handle.as_ref().and_then(|h| h.pid()),
         outcome = r.outcome.name(),
         exit_code = r.outcome.exit_code(),
         signal = r.outcome.signal(),
@@ -128,7 +130,8 @@ impl Reporter for LogReporter {
             RunEvent::JobStarted {
                 id,
                 slot,
-                pid,
+                place,
+                handle,
                 attempt,
                 args,
                 command,
@@ -136,11 +139,21 @@ impl Reporter for LogReporter {
                 event = "job_started",
                 seq = id.0,
                 slot = *slot,
-                pid = *pid,
+                host = &**place,
+                handle = %handle,
+                pid = handle.pid(),
                 attempt = *attempt,
                 args = &*capped(args),
                 command = &*capped(command),
                 "job started"
+            ),
+            RunEvent::PlaceFailed { id, place, message } => warn!(
+                event = "place_failed",
+                seq = id.0,
+                host = &**place,
+                error = message.as_str(),
+                "{place} could not start job {}: {message}",
+                id.0
             ),
             RunEvent::JobSlow {
                 id,

@@ -1,27 +1,40 @@
 //! Reporters turn run events into what users and machines see: job output, the progress bar,
-//! logs, the joblog, results files and the summary. They all run on one thread of their own,
-//! which owns stdout, so a slow reader of our output never stalls the scheduler's runtime
-//! (it only slows it down, through the bounded event channel).
+//! logs, results files and the summary (the joblog is written by the runner itself, see
+//! `results::joblog`). They all run on one thread of their own, which owns stdout, so a slow
+//! reader of our output never stalls the scheduler's runtime (it only slows it down, through
+//! the bounded event channel). An embedder adds its own with [`crate::Run::reporter`] or
+//! [`crate::Run::on_event`].
 
-pub mod channel;
-pub mod console;
+mod bar;
+pub(crate) mod channel;
+pub(crate) mod console;
+pub(crate) mod dir;
 pub mod events;
-pub mod log;
-pub mod output;
-pub mod progress;
-pub mod summary;
+pub(crate) mod json;
+pub(crate) mod log;
+pub mod options;
+pub(crate) mod output;
+pub(crate) mod progress;
+mod standard;
+pub(crate) mod summary;
+#[cfg(feature = "cli")]
 pub mod term;
+
+pub use json::ResultsError;
+pub use log::SCHEMA_VERSION;
+pub(crate) use standard::Standard;
 
 use std::thread::JoinHandle;
 
 use tokio::sync::mpsc::error::TryRecvError;
 
-use crate::runner::Cancel;
+use crate::cancel::{Cancel, CancelReason};
 use channel::EventSender;
-use events::{CancelReason, RunEvent};
+use events::RunEvent;
 
 /// Why a reporter could not go on.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReportError {
     /// Our stdout was closed by its reader: stop quietly.
     #[error("stdout was closed")]
@@ -33,7 +46,7 @@ pub enum ReportError {
 
 impl ReportError {
     /// Classifies a write error on stdout.
-    pub fn from_stdout(e: std::io::Error) -> ReportError {
+    pub(crate) fn from_stdout(e: std::io::Error) -> ReportError {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             ReportError::OutputClosed
         } else {
@@ -42,8 +55,10 @@ impl ReportError {
     }
 }
 
-/// Something that renders events.
+/// Something that renders events. Every reporter of a run is called on one thread, in the
+/// order the events happened; one that returns an error leaves the run, which is cancelled.
 pub trait Reporter: Send {
+    /// Takes one event.
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError>;
 
     /// Called when no event is waiting: write out anything buffered.
@@ -52,8 +67,18 @@ pub trait Reporter: Send {
     }
 }
 
+/// A closure as a reporter ([`crate::Run::on_event`]).
+pub(crate) struct FnReporter<F>(pub F);
+
+impl<F: FnMut(&RunEvent) + Send> Reporter for FnReporter<F> {
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
+        (self.0)(event);
+        Ok(())
+    }
+}
+
 /// The reporter thread: its event sender and the handle that yields the errors it met.
-pub struct ReporterThread {
+pub(crate) struct ReporterThread {
     pub sender: EventSender,
     pub handle: JoinHandle<Vec<ReportError>>,
 }
@@ -65,12 +90,16 @@ const DEPTH: usize = 4096;
 /// cancelled (`OutputClosed` or `ReportFailed`); the others go on seeing events, so what
 /// finished is still logged. With `eager`, every event wakes the thread at once (see
 /// [`channel`]).
-pub fn spawn(mut reporters: Vec<Box<dyn Reporter>>, cancel: Cancel, eager: bool) -> ReporterThread {
+pub(crate) fn spawn(
+    mut reporters: Vec<Box<dyn Reporter>>,
+    cancel: Cancel,
+    eager: bool,
+) -> ReporterThread {
     let (tx, mut rx) = channel::channel(DEPTH);
     let handle = std::thread::Builder::new()
         .name("fanout-report".into())
         .spawn(move || {
-            crate::runner::signals::block_in_helper_thread();
+            crate::signals::block_in_helper_thread();
             let mut live = Live {
                 reporters: reporters.drain(..).map(Some).collect(),
                 errors: Vec::new(),

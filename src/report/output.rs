@@ -1,7 +1,9 @@
 //! Prints the jobs' output: each job's stdout and stderr whole when it ends (group), or lines
 //! and chunks as they come (line buffer, ungroup); in input order with `--keep-order`, where
 //! each job is printed as soon as every earlier one is (a silent job still moves the order on);
-//! with each line prefixed by its tag.
+//! with each line prefixed by its tag; with `--unique`, each distinct stdout line only the
+//! first time it is printed. Only what is printed is filtered: results files hold what the
+//! jobs wrote.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -31,13 +33,18 @@ pub struct OutputPrinter {
     held: BTreeMap<u64, Held>,
     /// Seqs that will never run (skipped by `--resume`).
     skipped: Arc<HashSet<u64>>,
+    /// The stdout lines printed so far, with `--unique`.
+    seen: Option<HashSet<Vec<u8>>>,
 }
 
 impl OutputPrinter {
-    pub fn new(
+    /// A printer that writes to `console`; `print_stdout` is false when results go to stdout
+    /// instead; `unique` filters repeated stdout lines.
+    pub(crate) fn new(
         console: Console,
         keep_order: bool,
         print_stdout: bool,
+        unique: bool,
         skipped: Arc<HashSet<u64>>,
     ) -> OutputPrinter {
         OutputPrinter {
@@ -47,11 +54,28 @@ impl OutputPrinter {
             head: 1,
             held: BTreeMap::new(),
             skipped,
+            seen: unique.then(HashSet::new),
         }
     }
 
-    fn write(&self, stream: Stream, tag: Option<&[u8]>, data: &[u8]) -> Result<(), ReportError> {
+    fn write(
+        &mut self,
+        stream: Stream,
+        tag: Option<&[u8]>,
+        data: &[u8],
+    ) -> Result<(), ReportError> {
         if data.is_empty() || (stream == Stream::Stdout && !self.print_stdout) {
+            return Ok(());
+        }
+        let fresh;
+        let data = match (&mut self.seen, stream) {
+            (Some(seen), Stream::Stdout) => {
+                fresh = admit_unique(seen, data);
+                &fresh[..]
+            }
+            _ => data,
+        };
+        if data.is_empty() {
             return Ok(());
         }
         let tagged;
@@ -157,6 +181,19 @@ impl Reporter for OutputPrinter {
     }
 }
 
+/// The lines of `out` not in `seen`, which then holds them (each with a newline).
+fn admit_unique(seen: &mut HashSet<Vec<u8>>, out: &[u8]) -> Vec<u8> {
+    let mut kept = Vec::new();
+    for line in out.split_inclusive(|&b| b == b'\n') {
+        let key = line.strip_suffix(b"\n").unwrap_or(line);
+        if seen.insert(key.to_vec()) {
+            kept.extend_from_slice(key);
+            kept.push(b'\n');
+        }
+    }
+    kept
+}
+
 /// Puts `tag` and a tab before every line of `data`.
 fn prefix_lines(tag: &[u8], data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + tag.len() * 4);
@@ -175,5 +212,12 @@ mod tests {
     #[test]
     fn tags_every_line() {
         assert_eq!(prefix_lines(b"a", b"x\ny\nz"), b"a\tx\na\ty\na\tz");
+    }
+
+    #[test]
+    fn unique_admits_each_line_once() {
+        let mut seen = HashSet::new();
+        assert_eq!(admit_unique(&mut seen, b"a\nb\na\n"), b"a\nb\n");
+        assert_eq!(admit_unique(&mut seen, b"b\nc"), b"c\n");
     }
 }

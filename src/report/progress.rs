@@ -10,52 +10,19 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
-
+use super::bar::Bar;
 use super::events::RunEvent;
-use super::term::{self, BarSlot};
+use super::options::ReportOptions;
 use super::{ReportError, Reporter};
-use crate::session::{ProgressMode, ReportOptions};
 
 /// The shortest time between two redraws of the bar.
 pub const REDRAW: Duration = Duration::from_millis(100);
 /// How often the session ticks while a bar is shown.
 pub const BAR_TICK: Duration = Duration::from_millis(100);
 
-/// Whether a bar is shown: `Some(force)` when it is, `force` meaning it is drawn even though
-/// stderr is not a terminal (`--progress`). Auto shows it only when stderr is a terminal, `CI`
-/// is unset or empty, and JSON logs are not going to stderr (they would be torn up by it).
-pub fn wants_bar(options: &ReportOptions) -> Option<bool> {
-    match options.progress {
-        ProgressMode::Off => None,
-        ProgressMode::On => Some(true),
-        ProgressMode::Auto => {
-            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-            (tty && !ci && !options.json_logs_on_stderr).then_some(false)
-        }
-    }
-}
-
-/// Creates the bar (not yet drawn); `color`: colours allowed (`NO_COLOR` unset).
-pub fn new_bar(force: bool, color: bool) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(1), term::draw_target(force));
-    let template = if color {
-        "{spinner:.cyan} {elapsed_precise} [{wide_bar:.cyan/blue}] {msg}"
-    } else {
-        "{spinner} {elapsed_precise} [{wide_bar}] {msg}"
-    };
-    let style = ProgressStyle::with_template(template)
-        .expect("the template is valid")
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar
-}
-
 /// The progress reporter.
-pub struct ProgressReporter {
-    bar: Option<ProgressBar>,
-    slot: BarSlot,
+pub(crate) struct ProgressReporter {
+    bar: Option<Bar>,
     t0: Instant,
     done: u64,
     failed: u64,
@@ -71,11 +38,10 @@ pub struct ProgressReporter {
 }
 
 impl ProgressReporter {
-    /// `bar` is the bar to drive (also registered in `slot`), or none for the log line.
-    pub fn new(bar: Option<ProgressBar>, slot: BarSlot) -> ProgressReporter {
+    /// `bar` is the bar to drive, or none for the log line.
+    pub fn new(bar: Option<Bar>, _options: &ReportOptions) -> ProgressReporter {
         let reporter = ProgressReporter {
             bar,
-            slot,
             t0: Instant::now(),
             done: 0,
             failed: 0,
@@ -88,7 +54,7 @@ impl ProgressReporter {
             finished: false,
         };
         if let Some(bar) = &reporter.bar {
-            bar.set_message(reporter.message());
+            bar.message(reporter.message());
         }
         reporter
     }
@@ -142,12 +108,7 @@ impl ProgressReporter {
         let due = self.last_draw.is_none_or(|t| t.elapsed() >= REDRAW);
         if self.dirty && (now || due) {
             let (total, _) = self.total();
-            // The message first: each setter may draw, and a frame without the counts (an
-            // empty bar across the whole line) must never show.
-            bar.set_message(self.message());
-            // A length of 0 would draw a full bar.
-            bar.set_length(total.max(1));
-            bar.set_position(self.done);
+            bar.show(self.message(), self.done, total);
             self.dirty = false;
             self.last_draw = Some(Instant::now());
         } else {
@@ -218,9 +179,8 @@ impl Reporter for ProgressReporter {
             RunEvent::RunFinished { .. } => {
                 self.finished = true;
                 if let Some(bar) = self.bar.take() {
-                    bar.finish_and_clear();
+                    bar.finish();
                 }
-                self.slot.set(None);
             }
             _ => {}
         }
@@ -264,12 +224,13 @@ mod tests {
 
     #[test]
     fn the_total_grows_until_the_input_is_read() {
-        let mut p = ProgressReporter::new(None, BarSlot::default());
+        let mut p = ProgressReporter::new(None, &Default::default());
         for seq in 1..=3 {
             p.on_event(&RunEvent::JobStarted {
                 id: JobId(seq),
                 slot: 1,
-                pid: 1,
+                place: ":".into(),
+                handle: crate::exec::Handle::Pid(1),
                 attempt: 1,
                 args: "a".into(),
                 command: "c".into(),

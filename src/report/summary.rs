@@ -11,10 +11,10 @@ use serde_json::json;
 use super::console::Console;
 use super::events::{CancelReason, RunEvent, RunSummary};
 use super::log::{SCHEMA_VERSION, cancel_name, capped, signal_name};
+use super::options::SummaryMode;
 use super::progress::human;
 use super::{ReportError, Reporter};
 use crate::job::{JobOutcome, JobRecord};
-use crate::session::SummaryMode;
 
 /// How many of the slowest jobs the text names.
 const SLOWEST_SHOWN: usize = 3;
@@ -240,7 +240,8 @@ mod tests {
             attempts: 1,
             stdout_bytes: 0,
             stderr_bytes: 0,
-            pid: 1,
+            place: ":".into(),
+            handle: Some(crate::exec::Handle::Pid(1)),
         }
     }
 

@@ -40,6 +40,15 @@ pub enum JoblogError {
     },
     #[error("joblog `{path}` line {line} is malformed; fix or remove that line to resume")]
     Malformed { path: PathBuf, line: usize },
+    /// A line could not be written mid-run: the run was stopped there.
+    #[error(
+        "failed to write joblog `{path}`: {source}; the run was stopped (use --resume to go on once it is writable)"
+    )]
+    Stopped {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// One parsed joblog line: the seq and whether the job succeeded.
@@ -132,15 +141,16 @@ pub struct JoblogWriter {
 struct Inner {
     file: File,
     path: PathBuf,
-    host: String,
-    /// The first write error; nothing is written after it, so a torn line stays the last.
-    failed: Option<String>,
+    /// Whether a write failed; nothing is written after it, so a torn line stays the last.
+    failed: bool,
+    /// The first write error, until it is taken.
+    error: Option<JoblogError>,
 }
 
 impl JoblogWriter {
     /// Opens the joblog: afresh (with the header), or on resume appended to after cutting the
     /// torn tail at `valid_len`.
-    pub fn open(path: &Path, resume: Option<u64>, host: &str) -> Result<JoblogWriter, JoblogError> {
+    pub fn open(path: &Path, resume: Option<u64>) -> Result<JoblogWriter, JoblogError> {
         let open_err = |source| JoblogError::Open {
             path: path.to_owned(),
             source,
@@ -170,8 +180,8 @@ impl JoblogWriter {
             inner: Arc::new(Mutex::new(Inner {
                 file,
                 path: path.to_owned(),
-                host: host.to_owned(),
-                failed: None,
+                failed: false,
+                error: None,
             })),
         })
     }
@@ -185,31 +195,31 @@ impl JoblogWriter {
             .inner
             .lock()
             .expect("never poisoned: no panics under it");
-        if inner.failed.is_some() {
+        if inner.failed {
             return false;
         }
         if matches!(r.outcome, JobOutcome::Cancelled { .. }) {
             return true;
         }
-        let line = line(r, &inner.host);
-        if let Err(e) = inner.file.write_all(line.as_bytes()) {
-            inner.failed = Some(format!(
-                "failed to write joblog `{}`: {e}; the run was stopped (use --resume to go on once it is writable)",
-                inner.path.display()
-            ));
+        if let Err(source) = inner.file.write_all(line(r).as_bytes()) {
+            inner.failed = true;
+            inner.error = Some(JoblogError::Stopped {
+                path: inner.path.clone(),
+                source,
+            });
             return false;
         }
         true
     }
 
-    /// The write error that stopped the run, if one did.
-    pub fn failure(&self) -> Option<String> {
-        self.inner.lock().expect("never poisoned").failed.clone()
+    /// The write error that stopped the run, if one did (given out once).
+    pub fn take_failure(&self) -> Option<JoblogError> {
+        self.inner.lock().expect("never poisoned").error.take()
     }
 }
 
 /// One joblog line, newline included.
-fn line(r: &JobRecord, host: &str) -> String {
+fn line(r: &JobRecord) -> String {
     let start = r
         .start
         .duration_since(UNIX_EPOCH)
@@ -221,7 +231,7 @@ fn line(r: &JobRecord, host: &str) -> String {
     format!(
         "{}\t{}\t{:.3}\t{:.3}\t0\t{}\t{}\t{}\t{}\n",
         r.id,
-        host,
+        r.place,
         start,
         r.duration.as_secs_f64(),
         r.stdout_bytes + r.stderr_bytes,
@@ -248,7 +258,7 @@ mod tests {
         assert_eq!(valid, good.len() as u64);
         let (skip, _) = read_done(&p, ResumeMode::ResumeFailed).unwrap();
         assert_eq!(skip, HashSet::from([1]));
-        let w = JoblogWriter::open(&p, Some(valid), ":").unwrap();
+        let w = JoblogWriter::open(&p, Some(valid)).unwrap();
         drop(w);
         assert_eq!(std::fs::read_to_string(&p).unwrap(), good);
     }
@@ -261,7 +271,7 @@ mod tests {
         let (skip, valid) = read_done(&p, ResumeMode::Resume).unwrap();
         assert!(skip.is_empty());
         assert_eq!(valid, 0);
-        drop(JoblogWriter::open(&p, Some(valid), ":").unwrap());
+        drop(JoblogWriter::open(&p, Some(valid)).unwrap());
         assert_eq!(std::fs::read_to_string(&p).unwrap(), HEADER);
     }
 

@@ -1,20 +1,20 @@
 //! The shared result store: every finished job's record is merged here under one lock, and the
-//! summary and the exit code are read from it. Writers of results files (joblog, JSON lines,
-//! per-job directories) live in the submodules and are driven by events.
+//! summary and the exit code are read from it. The joblog writer lives here too: the runner
+//! writes its line as each job ends, before any event about it.
 //!
 //! Memory stays flat on long runs: the newest records are held in a small buffer, which is
 //! folded, whenever it fills, into counts, the slowest jobs and the failed ones. Every failed
 //! job is kept (up to [`KEEP_FAILED`]) so the summary can name it.
 
-pub mod dir;
-pub mod joblog;
-pub mod json;
+pub(crate) mod joblog;
 
-use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
+use crate::cancel::CancelReason;
+use crate::config::HaltPolicy;
 use crate::job::{JobOutcome, JobRecord};
-use crate::report::events::{CancelReason, RunSummary};
+use crate::report::events::RunSummary;
 
 /// How many failed records the store keeps for the summary; more are only counted.
 pub const KEEP_FAILED: usize = 1000;
@@ -66,7 +66,16 @@ struct Records {
     failures: Vec<JobRecord>,
     totals: Tally,
     first_failure_code: Option<i32>,
-    seen_lines: HashSet<Vec<u8>>,
+}
+
+/// How a run ended, beside what the store holds: what the summary needs from the runner.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunEnd {
+    pub cancel: Option<CancelReason>,
+    pub skipped: u64,
+    pub started: SystemTime,
+    pub wall: Duration,
+    pub halt: HaltPolicy,
 }
 
 /// The merge point for finished jobs: a cheap handle to one `Arc<tokio::sync::Mutex<..>>`.
@@ -100,34 +109,14 @@ impl ResultStore {
         r.totals
     }
 
-    /// Keeps only the lines of `out` not seen before in any job's stdout (`--unique`): the
-    /// check and the insert happen under one lock, so each distinct line is admitted once.
-    pub async fn admit_unique(&self, out: &[u8]) -> Vec<u8> {
-        let mut r = self.inner.lock().await;
-        let mut kept = Vec::new();
-        for line in out.split_inclusive(|&b| b == b'\n') {
-            let key = line.strip_suffix(b"\n").unwrap_or(line);
-            if !r.seen_lines.contains(key) {
-                r.seen_lines.insert(key.to_vec());
-                kept.extend_from_slice(key);
-                kept.push(b'\n');
-            }
-        }
-        kept
-    }
-
-    /// The counts so far.
-    pub async fn tally(&self) -> Tally {
-        self.inner.lock().await.totals
-    }
-
     /// The records not yet folded into the summary's lists (the newest ones).
+    #[cfg(test)]
     pub async fn snapshot(&self) -> Vec<JobRecord> {
         self.inner.lock().await.jobs.clone()
     }
 
-    /// Builds the run's summary. `exit_code` is left for the caller to settle.
-    pub async fn summary(&self, cancel: Option<CancelReason>, skipped: u64) -> RunSummary {
+    /// Builds the run's summary, its exit code settled.
+    pub(crate) async fn summary(&self, end: RunEnd) -> RunSummary {
         let mut r = self.inner.lock().await;
         r.fold();
         let t = r.totals;
@@ -135,21 +124,23 @@ impl ResultStore {
         slowest.sort_by_key(|j| std::cmp::Reverse(j.duration));
         let mut failures = r.failures.clone();
         failures.sort_by_key(|j| j.id);
-        RunSummary {
-            started: None,
-            wall: Default::default(),
+        let mut summary = RunSummary {
+            started: Some(end.started),
+            wall: end.wall,
             succeeded: t.succeeded,
             failed: t.failed,
             timed_out: t.timed_out,
             cancelled: t.cancelled,
             flaky: t.flaky,
-            skipped,
+            skipped: end.skipped,
             slowest,
             failures,
-            cancel,
+            cancel: end.cancel,
             first_failure_code: r.first_failure_code,
             exit_code: 0,
-        }
+        };
+        summary.exit_code = crate::exit::for_run(end.halt, &summary);
+        summary
     }
 }
 
@@ -178,7 +169,6 @@ impl Records {
 mod tests {
     use super::*;
     use crate::job::JobId;
-    use std::time::{Duration, SystemTime};
 
     fn rec(id: u64, outcome: JobOutcome, ms: u64) -> JobRecord {
         JobRecord {
@@ -192,7 +182,8 @@ mod tests {
             attempts: 1,
             stdout_bytes: 0,
             stderr_bytes: 0,
-            pid: 0,
+            place: ":".into(),
+            handle: None,
         }
     }
 
@@ -207,7 +198,15 @@ mod tests {
             };
             store.push(rec(i + 1, outcome, i % 977)).await;
         }
-        let s = store.summary(None, 0).await;
+        let s = store
+            .summary(RunEnd {
+                cancel: None,
+                skipped: 0,
+                started: SystemTime::now(),
+                wall: Duration::ZERO,
+                halt: HaltPolicy::default(),
+            })
+            .await;
         assert_eq!(s.done(), 10_000);
         assert_eq!(s.failed, 10);
         assert_eq!(s.failures.len(), 10);
@@ -215,12 +214,5 @@ mod tests {
         assert_eq!(s.slowest[0].duration, Duration::from_millis(976));
         assert!(store.snapshot().await.len() < COMPACT_AT);
         assert_eq!(s.first_failure_code, Some(3));
-    }
-
-    #[tokio::test]
-    async fn unique_admits_each_line_once() {
-        let store = ResultStore::new();
-        assert_eq!(store.admit_unique(b"a\nb\na\n").await, b"a\nb\n");
-        assert_eq!(store.admit_unique(b"b\nc").await, b"c\n");
     }
 }

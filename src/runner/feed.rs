@@ -7,9 +7,10 @@ use std::collections::HashSet;
 use tokio::sync::mpsc;
 
 use super::Shared;
+use crate::cancel::CancelReason;
 use crate::input::{ArgStream, InputError};
 use crate::job::{Job, JobId};
-use crate::report::events::{CancelReason, RunEvent};
+use crate::report::events::RunEvent;
 
 /// The jobs' arguments, read on a thread of their own when they come from a stream (so a slow
 /// stdin never blocks the runtime), in place when they are in memory. The thread sends what
@@ -64,7 +65,7 @@ impl Feed {
 /// The input thread: reads values and sends them in batches until the input ends, fails or
 /// the runner stops listening.
 fn read_batches(mut input: ArgStream, tx: mpsc::Sender<Batch>) {
-    super::signals::block_in_helper_thread();
+    crate::signals::block_in_helper_thread();
     loop {
         let mut batch = Vec::new();
         let mut failed = false;

@@ -1,18 +1,20 @@
-//! The runner: reads jobs from the input, starts each one under a semaphore permit in a free
-//! slot (on one scheduler thread per CPU, see [`scheduler`]), merges every result into the
-//! store, applies `--halt`, and drains the running jobs on cancellation. It emits events and
-//! never prints.
+//! The runner: reads jobs from the input, starts each one under semaphore permits (the run's
+//! `-j` total and its place's own slots) in a free slot, on one scheduler thread per CPU (see
+//! [`scheduler`]), merges every result into the store, applies `--halt`, and drains the
+//! running jobs on cancellation. It decides *when* (timeouts, signals, retries); the executor
+//! decides *how*, so it knows no pids. It emits events and never prints.
 
-mod cancel;
-mod child;
+mod drain;
 mod feed;
-pub mod reaper;
+mod job;
+mod places;
 mod scheduler;
-pub mod signals;
-
-pub use cancel::Cancel;
+mod supervise;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -20,16 +22,17 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::task::TaskTracker;
 
 use feed::{Feed, Jobs};
+use places::Places;
 use scheduler::Schedulers;
 
-use crate::config::{Config, HaltOn, Threshold};
+use crate::cancel::{Cancel, CancelReason};
+use crate::config::Config;
 use crate::exec::Executor;
-use crate::exit;
 use crate::input::{ArgStream, InputError};
 use crate::report::channel::EventSender;
-use crate::report::events::{CancelReason, RunEvent, RunSummary};
-use crate::results::ResultStore;
+use crate::report::events::{RunEvent, RunSummary};
 use crate::results::joblog::JoblogWriter;
+use crate::results::{ResultStore, RunEnd};
 use crate::template::Template;
 
 /// What every job task shares.
@@ -38,13 +41,15 @@ pub(crate) struct Shared {
     pub template: Template,
     pub tag: Option<Template>,
     pub executor: Arc<dyn Executor>,
+    pub places: Places,
     pub store: ResultStore,
     pub cancel: Cancel,
     pub events: EventSender,
-    pub tracked: reaper::TrackedSet,
     pub joblog: Option<JoblogWriter>,
     /// Free slot numbers; a permit always finds one here.
     free_slots: Mutex<Vec<u32>>,
+    /// Jobs between their first start and their merge.
+    running: AtomicUsize,
 }
 
 impl Shared {
@@ -75,10 +80,15 @@ impl Shared {
     fn give_slot(&self, slot: u32) {
         self.free_slots.lock().expect("never poisoned").push(slot);
     }
+
+    /// How many jobs are running (this one included, when asked from a job).
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
 }
 
 /// Everything a run needs besides its configuration.
-pub struct RunParts {
+pub(crate) struct RunParts {
     pub template: Template,
     /// The `--tagstring` template.
     pub tag: Option<Template>,
@@ -88,31 +98,30 @@ pub struct RunParts {
     pub skip: HashSet<u64>,
     pub events: EventSender,
     pub cancel: Cancel,
-    pub store: ResultStore,
     /// `--joblog`: a line is written here as each job ends, before any event about it.
     pub joblog: Option<JoblogWriter>,
+    /// The most scheduler threads (the CPUs fanout may use; 1 in tests on paused time).
+    pub threads: usize,
 }
 
 /// Runs every job and returns the summary, with its exit code settled. An input read error
 /// mid-run stops the run and is returned beside the summary.
-pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputError>) {
+pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputError>) {
     let started = SystemTime::now();
     let t0 = Instant::now();
     let slots = config.slots.max(1);
-    let tracked: reaper::TrackedSet = Default::default();
-    reaper::start_worker();
-    let reap = config.reap_orphans && reaper::become_subreaper();
-    let reaper_task = reap.then(|| tokio::spawn(reaper::run(tracked.clone())));
+    parts.executor.open().await;
     let shared = Arc::new(Shared {
         template: parts.template,
         tag: parts.tag,
+        places: Places::new(parts.executor.places(), slots),
         executor: parts.executor,
-        store: parts.store,
+        store: ResultStore::new(),
         cancel: parts.cancel,
         events: parts.events,
-        tracked: tracked.clone(),
         joblog: parts.joblog,
         free_slots: Mutex::new((1..=slots as u32).rev().collect()),
+        running: AtomicUsize::new(0),
         config,
     });
     let deadline = tokio::spawn(force_after_grace(
@@ -139,7 +148,7 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
         tracker: TaskTracker::new(),
     });
     // The other threads' shares first, so they start while this one starts its own jobs.
-    let mut shares = scheduler::shares(slots, crate::config::default_slots());
+    let mut shares = scheduler::shares(slots, parts.threads);
     let mine = shares.remove(0);
     let others: Vec<_> = shares
         .into_iter()
@@ -175,20 +184,20 @@ pub async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputEr
         }
     }
     deadline.abort();
-    if let Some(task) = reaper_task {
-        task.abort();
-        reaper::sweep_all(tracked, std::time::Duration::from_secs(2)).await;
-    }
+    shared.executor.close().await;
 
     let (skipped, input_error) = {
         let mut jobs = scheds.jobs.lock().await;
         (jobs.skipped, jobs.error.take())
     };
-    let cancel = shared.cancel.reason().or(reported_cancel);
-    let mut summary = shared.store.summary(cancel, skipped).await;
-    summary.started = Some(started);
-    summary.wall = t0.elapsed();
-    summary.exit_code = exit_code(&shared.config, &summary);
+    let end = RunEnd {
+        cancel: shared.cancel.reason().or(reported_cancel),
+        skipped,
+        started,
+        wall: t0.elapsed(),
+        halt: shared.config.halt,
+    };
+    let summary = shared.store.summary(end).await;
     shared
         .emit(RunEvent::RunFinished {
             summary: Arc::new(summary.clone()),
@@ -212,29 +221,6 @@ async fn force_after_grace(cancel: Cancel, bound: std::time::Duration) {
     if let Ok(Some(CancelReason::Signal(sig))) = signalled {
         tokio::time::sleep(bound).await;
         cancel.escalate(CancelReason::SecondSignal(sig));
-    }
-}
-
-/// Settles the exit code: 128+N after signal N; 0 when `--halt ...,success=N` was met; for
-/// `--halt ...,fail=1` the failing job's own code; otherwise the number of unsuccessful jobs
-/// (capped at 101).
-fn exit_code(config: &Config, s: &RunSummary) -> i32 {
-    match s.cancel {
-        Some(CancelReason::Signal(n) | CancelReason::SecondSignal(n)) => exit::for_signal(n),
-        Some(CancelReason::ReportFailed) => exit::SETUP_ERROR,
-        Some(CancelReason::OutputClosed) => exit::for_signal(libc::SIGPIPE),
-        Some(CancelReason::HaltSoon | CancelReason::HaltNow) => {
-            let h = config.halt;
-            if h.on == HaltOn::Success {
-                // GNU parallel: the success condition was met, so the run succeeded.
-                0
-            } else if h.on == HaltOn::Fail && h.threshold == Threshold::Count(1) {
-                s.first_failure_code.unwrap_or(1)
-            } else {
-                exit::for_failures(s.failed + s.timed_out)
-            }
-        }
-        None => exit::for_failures(s.failed + s.timed_out + s.cancelled),
     }
 }
 

@@ -7,9 +7,10 @@
 //! a spawning thread until the child has called exec, about 65 µs here) or copies a job's
 //! output, the others go on. This is what a bare fork/exec loop per CPU does, and it is the
 //! fastest shape measured (README, "Performance"). The slots stay one
-//! `tokio::sync::Semaphore` of as many permits as job slots, which bounds the running
-//! children; each thread also holds its share in a semaphore of its own, so that a slot freed
-//! on one thread is taken up again on that thread.
+//! `tokio::sync::Semaphore` of as many permits as job slots (`-j`), which bounds the running
+//! jobs; each thread also holds its share in a semaphore of its own, so that a slot freed
+//! on one thread is taken up again on that thread; and each place has a semaphore of its own
+//! slot count ([`super::places`]).
 
 use std::sync::Arc;
 
@@ -17,11 +18,13 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use super::Shared;
-use super::child;
 use super::feed::Jobs;
+use super::job;
+use super::places::Placement;
+use crate::cancel::CancelReason;
 use crate::config::HaltWhen;
 use crate::job::Job;
-use crate::report::events::{CancelReason, RunEvent};
+use crate::report::events::RunEvent;
 
 /// The most scheduler threads: more than the CPUs buys nothing.
 const MAX_THREADS: usize = 16;
@@ -90,11 +93,16 @@ impl Schedulers {
         let own = Arc::new(Semaphore::new(share));
         let mut cancel = self.shared.cancel.subscribe();
         loop {
-            let permits = tokio::select! {
+            let room = async {
+                let permits = acquire(&own, &self.slots).await;
+                (permits, self.shared.places.acquire(&[]).await)
+            };
+            let (permits, placement) = tokio::select! {
                 biased;
                 _ = cancel.wait_for(Option::is_some) => break,
-                p = acquire(&own, &self.slots) => p,
+                p = room => p,
             };
+            let Some(placement) = placement else { break };
             // Waiting for input (a slow stdin) gives way to a cancellation too.
             let next = async { self.jobs.lock().await.next(&self.shared).await };
             let job = tokio::select! {
@@ -106,7 +114,7 @@ impl Schedulers {
             let slot = self.shared.take_slot();
             let shared = self.shared.clone();
             self.tracker
-                .spawn(async move { run_and_merge(shared, job, slot, permits).await });
+                .spawn(async move { run_and_merge(shared, job, slot, placement, permits).await });
         }
     }
 }
@@ -136,20 +144,15 @@ async fn run_and_merge(
     shared: Arc<Shared>,
     job: Job,
     slot: u32,
+    placement: Placement,
     permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 ) {
-    let fin = child::run_job(&shared, job, slot).await;
+    let (fin, placement) = job::run_job(&shared, job, slot, placement).await;
     if let Some(j) = &shared.joblog
         && !j.record(&fin.record)
     {
         shared.cancel.escalate(CancelReason::ReportFailed);
     }
-    shared
-        .tracked
-        .lock()
-        .expect("never poisoned")
-        .running
-        .remove(&fin.record.id.0);
     let tally = shared.store.push(fin.record.clone()).await;
     let halt = shared.config.halt;
     if halt.triggered(tally.done, tally.unsuccessful()) {
@@ -159,7 +162,7 @@ async fn run_and_merge(
         });
     }
     shared.give_slot(slot);
-    drop(permits);
+    drop((placement, permits));
     shared
         .emit(RunEvent::JobFinished {
             record: Box::new(fin.record),

@@ -9,39 +9,55 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use crate::job::{Job, JobSpec};
+use crate::quote::quote_into;
 
 /// A template that could not be parsed; `offset` is the byte offset of the problem in its word.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TemplateError {
+    /// A `{...}` that is no known replacement string.
     #[error(
         "unknown replacement string `{text}` in `{word}`: use {{}} {{.}} {{/}} {{//}} {{/.}} {{#}} {{%}} or {{N}}; write {{{{ for a literal brace"
     )]
     Unknown {
+        /// The template word it is in (lossy UTF-8).
         word: String,
+        /// The replacement string as written.
         text: String,
+        /// Its byte offset in `word`.
         offset: usize,
     },
+    /// A `{` that starts a replacement string but is never closed.
     #[error(
         "unclosed replacement string `{text}` in `{word}`: close it with `}}`, or write {{{{ for a literal brace"
     )]
     Unclosed {
+        /// The template word it is in (lossy UTF-8).
         word: String,
+        /// The word from the `{` on.
         text: String,
+        /// The byte offset of the `{` in `word`.
         offset: usize,
     },
+    /// A bash-only operator (`&>` or `|&`) given as a word of its own.
     #[error(
         "`{word}` is bash syntax, but jobs run in sh (where it means something else): write {instead}"
     )]
     BashOnly {
+        /// The operator.
         word: &'static str,
+        /// The sh spelling to write instead.
         instead: &'static str,
     },
+    /// A `{N}` whose N is more than the number of input sources.
     #[error(
         "replacement string `{text}` refers to input {n}, but there are only {groups} input source(s)"
     )]
     NoSuchInput {
+        /// The replacement string as written back (`{3}`, `{3.}`, ...).
         text: String,
+        /// The input it refers to, counted from 1.
         n: usize,
+        /// How many input sources there are.
         groups: usize,
     },
 }
@@ -342,28 +358,6 @@ fn render_quoted(out: &mut Vec<u8>, p: Placeholder, job: &Job, slot: u32) {
             quote_into(out, &raw);
         }
     }
-}
-
-/// Appends `value` quoted as one POSIX shell word. Works on bytes, so non-UTF-8 values survive
-/// (shell-words quotes only `str`). Plain words are left bare for readable `--dry-run` output.
-pub fn quote_into(out: &mut Vec<u8>, value: &[u8]) {
-    let plain = !value.is_empty()
-        && value
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-./=:,+@%^".contains(b));
-    if plain {
-        out.extend_from_slice(value);
-        return;
-    }
-    out.push(b'\'');
-    for &b in value {
-        if b == b'\'' {
-            out.extend_from_slice(b"'\\''");
-        } else {
-            out.push(b);
-        }
-    }
-    out.push(b'\'');
 }
 
 #[cfg(test)]

@@ -22,7 +22,9 @@ pub enum Transform {
 pub enum Placeholder {
     /// A value: `input` is the 1-based input group (`{2}`), or `None` for all of them (`{}`).
     Value {
+        /// The input group, counted from 1; `None` for all of them.
         input: Option<usize>,
+        /// What is taken from the value.
         transform: Transform,
     },
     /// `{#}`: the job's sequence number.
@@ -34,7 +36,9 @@ pub enum Placeholder {
 /// A run of literal bytes or a placeholder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Token {
+    /// Bytes copied as they are (`{{` and `}}` already unescaped).
     Literal(Vec<u8>),
+    /// A replacement string, filled in per job.
     Placeholder(Placeholder),
 }
 

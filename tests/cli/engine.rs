@@ -1,103 +1,81 @@
-//! The engine as a library: the runner driven through a fake executor, its events collected
-//! directly (no CLI, no terminal). Shows that a backend only has to build the command.
+//! The engine as a library: a [`Run`] driven through the fake executor (no process at all) and
+//! through the local one, its events collected with a callback (no CLI, no terminal). Shows
+//! that a backend is an `Executor` and nothing else.
 
-use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use fanout::config::Config;
-use fanout::exec::Executor;
-use fanout::input::{ArgStream, Source, SourceKind};
-use fanout::job::{JobId, JobOutcome, JobSpec};
-use fanout::report::channel::EventSender;
-use fanout::report::events::RunEvent;
-use fanout::results::ResultStore;
-use fanout::runner::{self, Cancel, RunParts};
-use fanout::template::{ShellMode, Template};
+use fanout::exec::fake::{FakeExecutor, Script};
+use fanout::exec::{Executor, Place};
+use fanout::input::Source;
+use fanout::{Cancel, JobId, JobOutcome, JobRecord, Run, RunEvent, RunSummary};
 
-/// Runs every job as `sh -c 'echo remote:ARGS; exit N'` where N comes from the value, the way
-/// an ssh backend would wrap the argv, and counts what it built.
-struct Fake {
-    built: AtomicUsize,
+/// Runs `config` over `values` with `executor`, collecting every event.
+pub(crate) fn run_engine(
+    config: Config,
+    values: &[&str],
+    executor: impl Executor,
+) -> (RunSummary, Vec<RunEvent>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let config = Config {
+        sources: vec![Source::args(values.iter().copied())],
+        ..config
+    };
+    let summary = Run::new(config)
+        .executor(executor)
+        .on_event(move |e| seen.lock().unwrap().push(e.clone()))
+        .prepare()
+        .expect("the run is set up")
+        .run_blocking(Cancel::new())
+        .expect("the run ends without a run error");
+    let events = std::mem::take(&mut *events.lock().unwrap());
+    (summary, events)
 }
 
-impl Executor for Fake {
-    fn host(&self) -> &str {
-        "fake"
-    }
-
-    fn command(&self, spec: &JobSpec, id: JobId, _slot: u32) -> tokio::process::Command {
-        self.built.fetch_add(1, Ordering::SeqCst);
-        let words: Vec<String> = spec
-            .argv
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let code = words.last().cloned().unwrap_or_default();
-        let mut cmd = tokio::process::Command::new("sh");
-        cmd.arg("-c")
-            .arg(format!("echo remote:{id}:{}; exit {code}", words.join(" ")));
-        cmd
-    }
+/// The record of job `id`.
+pub(crate) fn finished(events: &[RunEvent], id: u64) -> JobRecord {
+    events
+        .iter()
+        .find_map(|e| match e {
+            RunEvent::JobFinished { record, .. } if record.id == JobId(id) => {
+                Some((**record).clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("job {id} finished"))
 }
 
 #[test]
 fn the_runner_drives_any_executor_and_reports_through_events() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (summary, events) = rt.block_on(async {
-        let config = Config {
-            command: vec!["job".into()],
-            slots: 2,
-            ..Config::default()
-        };
-        let sources = vec![Source {
-            kind: SourceKind::Args(vec!["0".into(), "3".into(), "0".into()]),
-            linked: false,
-        }];
-        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-        let fake = Arc::new(Fake {
-            built: AtomicUsize::new(0),
-        });
-        let collect = tokio::spawn(async move {
-            let mut v = Vec::new();
-            while let Some(e) = rx.recv().await {
-                v.push(e);
-            }
-            v
-        });
-        let (summary, err) = runner::run(
-            config.clone(),
-            RunParts {
-                template: Template::parse(&config.command, ShellMode::Auto, 1).unwrap(),
-                tag: None,
-                input: ArgStream::open(&sources, b'\n').unwrap(),
-                executor: fake.clone(),
-                skip: HashSet::new(),
-                events: EventSender::new(tx, std::thread::current(), true),
-                cancel: Cancel::new(),
-                store: ResultStore::new(),
-                joblog: None,
-            },
-        )
-        .await;
-        assert!(err.is_none());
-        assert_eq!(fake.built.load(Ordering::SeqCst), 3);
-        (summary, collect.await.unwrap())
+    // Each job prints its arguments and exits with the code its value names.
+    let fake = FakeExecutor::new(|req| {
+        let words: Vec<String> = req
+            .spec
+            .argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let code: i32 = words.last().unwrap().parse().unwrap();
+        Script::exit(code).stdout(format!("remote:{}:{}\n", req.id, words.join(" ")))
     });
+    let config = Config {
+        command: vec!["job".into()],
+        slots: 2,
+        ..Config::default()
+    };
+    let (summary, events) = run_engine(config, &["0", "3", "0"], fake.clone());
+    assert_eq!(fake.starts(), 3);
     assert_eq!(
         (summary.succeeded, summary.failed, summary.exit_code),
         (2, 1, 1)
     );
+    assert_eq!(finished(&events, 2).outcome, JobOutcome::Failed { code: 3 });
+    assert_eq!(&*finished(&events, 2).place, "fake");
     let mut outputs: Vec<String> = events
         .iter()
         .filter_map(|e| match e {
-            RunEvent::JobFinished { record, stdout, .. } => {
-                if record.id == JobId(2) {
-                    assert_eq!(record.outcome, JobOutcome::Failed { code: 3 });
-                }
+            RunEvent::JobFinished { stdout, .. } => {
                 Some(String::from_utf8_lossy(stdout).into_owned())
             }
             _ => None,
@@ -118,4 +96,41 @@ fn the_runner_drives_any_executor_and_reports_through_events() {
         .filter(|e| matches!(e, RunEvent::JobStarted { .. }))
         .count();
     assert_eq!(started, 3);
+}
+
+#[test]
+fn each_place_gets_its_own_slots_and_the_joblog_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let joblog = dir.path().join("joblog");
+    let fake =
+        FakeExecutor::new(|_| Script::exit(0).runs_for(std::time::Duration::from_millis(20)))
+            .with_places(vec![Place::new("alpha", 1), Place::new("beta", 2)]);
+    let config = Config {
+        command: vec!["job".into()],
+        slots: 8,
+        joblog: Some(joblog.clone()),
+        ..Config::default()
+    };
+    let values: Vec<String> = (1..=9).map(|i| i.to_string()).collect();
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    let (summary, _) = run_engine(config, &values, fake.clone());
+    assert_eq!(summary.succeeded, 9);
+    // Never more at once than a place's slots, nor than the three places' slots in all.
+    assert!(fake.most_running_at("alpha") <= 1);
+    assert!(fake.most_running_at("beta") <= 2);
+    let text = std::fs::read_to_string(&joblog).unwrap();
+    let hosts: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(1).unwrap())
+        .collect();
+    assert_eq!(hosts.len(), 9);
+    assert!(
+        hosts.iter().all(|h| *h == "alpha" || *h == "beta"),
+        "{hosts:?}"
+    );
+    assert!(
+        hosts.contains(&"alpha") && hosts.contains(&"beta"),
+        "{hosts:?}"
+    );
 }

@@ -4,20 +4,14 @@
 //! `signals.rs`; the joblog and resume in `joblog.rs`; bad input and scarce resources in
 //! `limits.rs`.
 
-use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fanout::config::{Config, RetryPolicy};
 use fanout::exec::Local;
-use fanout::input::{ArgStream, Source, SourceKind};
-use fanout::job::{JobId, JobOutcome};
-use fanout::report::channel::EventSender;
-use fanout::report::events::{RunEvent, RunSummary};
-use fanout::results::ResultStore;
-use fanout::runner::{self, Cancel, RunParts};
-use fanout::template::{ShellMode, Template};
+use fanout::{JobOutcome, RunEvent, RunSummary};
+
+use crate::engine::finished;
 
 use crate::util::*;
 
@@ -204,55 +198,9 @@ fn durations_take_units_and_fractions() {
 
 // ---- the engine's record: timed out, slow, attempts ---------------------------------------
 
-/// Runs `sh -c SCRIPT` once per value through the library, collecting every event.
+/// Runs the jobs through the library on this machine, collecting every event.
 fn run_engine(config: Config, values: &[&str]) -> (RunSummary, Vec<RunEvent>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let sources = vec![Source {
-            kind: SourceKind::Args(values.iter().map(|v| v.into()).collect()),
-            linked: false,
-        }];
-        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-        let collect = tokio::spawn(async move {
-            let mut v = Vec::new();
-            while let Some(e) = rx.recv().await {
-                v.push(e);
-            }
-            v
-        });
-        let (summary, err) = runner::run(
-            config.clone(),
-            RunParts {
-                template: Template::parse(&config.command, ShellMode::Auto, 1).unwrap(),
-                tag: None,
-                input: ArgStream::open(&sources, b'\n').unwrap(),
-                executor: Arc::new(Local::new()),
-                skip: HashSet::new(),
-                events: EventSender::new(tx, std::thread::current(), true),
-                cancel: Cancel::new(),
-                store: ResultStore::new(),
-                joblog: None,
-            },
-        )
-        .await;
-        assert!(err.is_none());
-        (summary, collect.await.unwrap())
-    })
-}
-
-fn finished(events: &[RunEvent], id: u64) -> fanout::job::JobRecord {
-    events
-        .iter()
-        .find_map(|e| match e {
-            RunEvent::JobFinished { record, .. } if record.id == JobId(id) => {
-                Some((**record).clone())
-            }
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("job {id} finished"))
+    crate::engine::run_engine(config, values, Local::new())
 }
 
 #[test]

@@ -4,8 +4,7 @@
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::cancel::Cancel;
-use crate::report::events::CancelReason;
+use crate::cancel::{Cancel, CancelReason};
 
 /// Listens until the process ends: the first signal cancels with `Signal(n)` (forwarded to the
 /// jobs, then killed after the grace period), a second SIGINT or SIGTERM kills at once.
@@ -33,7 +32,7 @@ pub async fn listen(cancel: Cancel) -> std::io::Result<()> {
 /// thread, for the threads that do blocking work beside the runtimes: the kernel then delivers
 /// them to a runtime thread, which wakes for them anyway, instead of waking a sleeping helper
 /// thread per job. Never for a thread that spawns jobs: a child inherits the blocked mask.
-pub fn block_in_helper_thread() {
+pub(crate) fn block_in_helper_thread() {
     use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
     let mut set = SigSet::empty();
     for sig in [

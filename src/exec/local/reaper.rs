@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 
 /// Pids fanout spawned itself (tokio waits for those) and the jobs still running.
 #[derive(Debug, Default)]
-pub struct Tracked {
+pub(super) struct Tracked {
     /// Job main process pid -> job seq.
     pub children: HashMap<u32, u64>,
     /// Seqs of jobs still running (from just before their spawn).
@@ -27,7 +27,7 @@ pub struct Tracked {
 
 /// Shared between the spawning code and the reaper. The lock is not held across a spawn (that
 /// would serialize the scheduler threads' spawns): `spawning` guards the window instead.
-pub type TrackedSet = Arc<Mutex<Tracked>>;
+pub(super) type TrackedSet = Arc<Mutex<Tracked>>;
 
 type Work = Box<dyn FnOnce() + Send>;
 
@@ -38,7 +38,7 @@ static WORKER: OnceLock<std::sync::mpsc::Sender<Work>> = OnceLock::new();
 /// no thread and the system refuses a new one (a process limit reached by the jobs); a thread
 /// made while threads are still available never needs another. False if it could not start
 /// (the scans then run in place).
-pub fn start_worker() -> bool {
+pub(super) fn start_worker() -> bool {
     if WORKER.get().is_some() {
         return true;
     }
@@ -46,7 +46,7 @@ pub fn start_worker() -> bool {
     let started = std::thread::Builder::new()
         .name("fanout-proc".into())
         .spawn(move || {
-            super::signals::block_in_helper_thread();
+            crate::signals::block_in_helper_thread();
             for work in rx {
                 work();
             }
@@ -57,7 +57,9 @@ pub fn start_worker() -> bool {
 }
 
 /// Runs `f` on the /proc worker thread (in place when there is none) and returns its result.
-pub async fn on_worker<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+pub(super) async fn on_worker<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Option<R> {
     let Some(tx) = WORKER.get() else {
         return Some(f());
     };
@@ -70,7 +72,7 @@ pub async fn on_worker<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static
 }
 
 /// Asks the kernel to re-parent orphaned descendants to this process.
-pub fn become_subreaper() -> bool {
+pub(super) fn become_subreaper() -> bool {
     nix::sys::prctl::set_child_subreaper(true).is_ok()
 }
 
@@ -161,7 +163,7 @@ fn reap(pid: i32) {
 /// One pass: reap zombie orphans, end orphans of finished jobs; with `all`, end every orphan
 /// (the run is over). Returns whether it met any orphan, or `None` when a spawn was in flight
 /// and nothing was done (try again shortly).
-pub fn sweep(tracked: &TrackedSet, all: bool) -> Option<bool> {
+pub(super) fn sweep(tracked: &TrackedSet, all: bool) -> Option<bool> {
     let t = tracked
         .lock()
         .expect("the tracked set is never poisoned: no panics under it");
@@ -185,7 +187,7 @@ pub fn sweep(tracked: &TrackedSet, all: bool) -> Option<bool> {
 }
 
 /// At the end of a run: end every orphan, then reap them, for up to `bound`.
-pub async fn sweep_all(tracked: TrackedSet, bound: std::time::Duration) {
+pub(super) async fn sweep_all(tracked: TrackedSet, bound: std::time::Duration) {
     let deadline = tokio::time::Instant::now() + bound;
     loop {
         sweep(&tracked, true);
@@ -206,7 +208,7 @@ pub async fn sweep_all(tracked: TrackedSet, bound: std::time::Duration) {
 /// start as PID 1, where every orphan of the namespace comes to us), also on SIGCHLD, at most
 /// every 100 ms. Listening for SIGCHLD costs a signal delivery per job that ends, so a run
 /// whose jobs leave nothing behind does not pay it.
-pub async fn run(tracked: TrackedSet) {
+pub(super) async fn run(tracked: TrackedSet) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut chld = None;
     let mut orphans = std::process::id() == 1;
@@ -238,7 +240,7 @@ pub async fn run(tracked: TrackedSet) {
 /// Ends the processes (other than our own children) that hold one of these pipes open: an
 /// escaped descendant that keeps a finished job's output open would otherwise hold it forever.
 /// Returns false when a spawn was in flight and nothing was done (try again shortly).
-pub fn kill_pipe_holders(inodes: &[u64], tracked: &TrackedSet) -> bool {
+pub(super) fn kill_pipe_holders(inodes: &[u64], tracked: &TrackedSet) -> bool {
     let me = std::process::id() as i32;
     let targets: Vec<String> = inodes.iter().map(|i| format!("pipe:[{i}]")).collect();
     let Ok(dir) = std::fs::read_dir("/proc") else {

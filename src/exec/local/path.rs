@@ -1,4 +1,4 @@
-//! Runs jobs on this machine: the argv exec'd directly.
+//! Where a program is: a name without a `/` is looked up in `PATH` once per run.
 //!
 //! A program named without a `/` is looked up in `PATH` once per run and then exec'd by its
 //! full path. `posix_spawnp` would walk `PATH` for every job, one failed `execve` per directory
@@ -12,23 +12,17 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::Executor;
-use crate::job::{JobId, JobSpec};
-
-/// The local executor.
+/// Program names and where `PATH` put them, for one run.
 #[derive(Debug, Default)]
-pub struct Local {
+pub(super) struct PathCache {
     /// Program name -> the file `PATH` gives for it, or `None` when it gives none (the spawn
     /// then reports the error a shell would: not found, not executable).
     resolved: Mutex<HashMap<OsString, Option<PathBuf>>>,
 }
 
-impl Local {
-    pub fn new() -> Local {
-        Local::default()
-    }
-
-    fn resolve(&self, program: &OsStr) -> Option<PathBuf> {
+impl PathCache {
+    /// The file to exec for `program`, or `None` to leave the lookup to the spawn.
+    pub(super) fn resolve(&self, program: &OsStr) -> Option<PathBuf> {
         if program.as_bytes().contains(&b'/') || program.is_empty() {
             return None;
         }
@@ -63,33 +57,6 @@ fn search_path(program: &OsStr, path: &OsStr) -> Option<PathBuf> {
     None
 }
 
-impl Executor for Local {
-    fn host(&self) -> &str {
-        ":"
-    }
-
-    fn command(&self, spec: &JobSpec, id: JobId, slot: u32) -> tokio::process::Command {
-        let program = &spec.argv[0];
-        let mut cmd = match self.resolve(program) {
-            Some(path) => {
-                let mut cmd = tokio::process::Command::new(path);
-                cmd.arg0(program);
-                cmd
-            }
-            None => tokio::process::Command::new(program),
-        };
-        cmd.args(&spec.argv[1..]);
-        // GNU parallel's names too, so scripts written for it keep working.
-        let seq = id.0.to_string();
-        let slot = slot.to_string();
-        cmd.env("FANOUT_SEQ", &seq)
-            .env("PARALLEL_SEQ", &seq)
-            .env("FANOUT_SLOT", &slot)
-            .env("PARALLEL_JOBSLOT", &slot);
-        cmd
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,7 +86,7 @@ mod tests {
 
     #[test]
     fn a_name_with_a_slash_is_not_looked_up() {
-        let local = Local::new();
+        let local = PathCache::default();
         assert_eq!(local.resolve("./true".as_ref()), None);
         assert_eq!(local.resolve("/bin/true".as_ref()), None);
         assert!(local.resolve("sh".as_ref()).is_some());

@@ -130,7 +130,8 @@ mod tests {
             attempts: 1,
             stdout_bytes: 1,
             stderr_bytes: 0,
-            pid: 1,
+            place: ":".into(),
+            handle: Some(crate::exec::Handle::Pid(1)),
         };
         let ev = RunEvent::JobFinished {
             record: Box::new(record),

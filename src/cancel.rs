@@ -3,7 +3,24 @@
 
 use tokio::sync::watch;
 
-use crate::report::events::CancelReason;
+/// Why the run stopped starting jobs before its input ran out, weakest first: a reason only
+/// ever gives way to a stronger one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum CancelReason {
+    /// stdout was closed by its reader (`fanout ... | head`): stop quietly.
+    OutputClosed,
+    /// `--halt soon` was triggered.
+    HaltSoon,
+    /// `--halt now` was triggered.
+    HaltNow,
+    /// fanout could not go on: a joblog or results write error, or an input read error.
+    ReportFailed,
+    /// A signal was received; running jobs get it forwarded.
+    Signal(i32),
+    /// A second signal: everything is killed at once.
+    SecondSignal(i32),
+}
 
 /// A cloneable handle to cancel the run. Tests and embedders pass their own; `main` wires
 /// signals to it.
@@ -19,6 +36,7 @@ impl Default for Cancel {
 }
 
 impl Cancel {
+    /// A run not cancelled yet.
     pub fn new() -> Cancel {
         Cancel {
             tx: watch::channel(None).0,
@@ -42,7 +60,8 @@ impl Cancel {
         *self.tx.borrow()
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<Option<CancelReason>> {
+    /// A receiver that sees every escalation.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Option<CancelReason>> {
         self.tx.subscribe()
     }
 }

@@ -23,17 +23,23 @@ use crate::report::{ReportError, Reporter};
 /// A results file that cannot be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
+    /// The `--results-json` file could not be opened.
     #[error("cannot open results file `{path}`: {source}; give a writable path to --results-json")]
     OpenJson {
+        /// The file, as given.
         path: PathBuf,
+        /// Why opening it failed.
         #[source]
         source: std::io::Error,
     },
+    /// The `--results` directory could not be created.
     #[error(
         "cannot create results directory `{path}`: {source}; give a writable directory to --results"
     )]
     CreateDir {
+        /// The directory, as given.
         path: PathBuf,
+        /// Why creating it failed.
         #[source]
         source: std::io::Error,
     },
@@ -66,6 +72,11 @@ pub struct RecordFields<'a> {
     pub attempts: u32,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
+    /// The place that ran it (`:` is this machine).
+    pub host: &'a str,
+    /// The last attempt's handle as text (its pid here), `null` when it never started.
+    pub handle: Option<String>,
+    /// The last attempt's pid when it ran on this machine, else 0.
     pub pid: u32,
 }
 
@@ -87,7 +98,9 @@ impl<'a> RecordFields<'a> {
             attempts: r.attempts,
             stdout_bytes: r.stdout_bytes,
             stderr_bytes: r.stderr_bytes,
-            pid: r.pid,
+            host: &r.place,
+            handle: r.handle.as_ref().map(|h| h.to_string()),
+            pid: r.handle.as_ref().and_then(|h| h.pid()).unwrap_or(0),
         }
     }
 }
@@ -232,7 +245,8 @@ mod tests {
             attempts: 1,
             stdout_bytes: 2,
             stderr_bytes: 1,
-            pid: 99,
+            place: ":".into(),
+            handle: Some(crate::exec::Handle::Pid(99)),
         }
     }
 

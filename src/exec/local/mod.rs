@@ -1,0 +1,159 @@
+//! Runs jobs on this machine. Each attempt is a `tokio::process::Command` in a process group
+//! of its own (so a terminal's Ctrl-C reaches only fanout, which forwards it), with stdin
+//! from `/dev/null`, stdout and stderr piped, and the job's environment (`FANOUT_SEQ`,
+//! `FANOUT_SLOT` and GNU parallel's names for them). Signals go to the whole group.
+//!
+//! Descendants that escape the group are handled here too ([`reaper`]): fanout becomes a
+//! child subreaper, ends the orphans of finished jobs, reaps zombies as PID 1, and ends the
+//! processes that keep a finished job's pipes open.
+
+mod path;
+mod process;
+mod reaper;
+
+use std::process::Stdio;
+use std::sync::Mutex;
+
+use futures::future::BoxFuture;
+
+use super::{Attempt, Executor, Place, StartError, StartRequest};
+use crate::job::JobSpec;
+use path::PathCache;
+use process::LocalAttempt;
+use reaper::TrackedSet;
+
+/// The executor for this machine: one place, `:`, with all of the run's slots.
+#[derive(Debug)]
+pub struct Local {
+    paths: PathCache,
+    tracked: TrackedSet,
+    reap_orphans: bool,
+    reaper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Default for Local {
+    fn default() -> Local {
+        Local::new()
+    }
+}
+
+impl Local {
+    /// The local executor. It leaves orphans alone unless [`Local::reap_orphans`] says so.
+    pub fn new() -> Local {
+        Local {
+            paths: PathCache::default(),
+            tracked: TrackedSet::default(),
+            reap_orphans: false,
+            reaper: Mutex::new(None),
+        }
+    }
+
+    /// Whether fanout makes itself a child subreaper to keep escaped descendants under control
+    /// (`Config::reap_orphans`, on in the `fanout` binary). Only for a process whose children
+    /// are all fanout's: every child that is not a job is taken for an orphan and ended.
+    pub fn reap_orphans(mut self, on: bool) -> Local {
+        self.reap_orphans = on;
+        self
+    }
+
+    fn command(&self, request: &StartRequest<'_>) -> tokio::process::Command {
+        let program = &request.spec.argv[0];
+        let mut cmd = match self.paths.resolve(program) {
+            Some(path) => {
+                let mut cmd = tokio::process::Command::new(path);
+                cmd.arg0(program);
+                cmd
+            }
+            None => tokio::process::Command::new(program),
+        };
+        cmd.args(&request.spec.argv[1..]);
+        // GNU parallel's names too, so scripts written for it keep working.
+        let seq = request.id.0.to_string();
+        let slot = request.slot.to_string();
+        cmd.env("FANOUT_SEQ", &seq)
+            .env("PARALLEL_SEQ", &seq)
+            .env("FANOUT_SLOT", &slot)
+            .env("PARALLEL_JOBSLOT", &slot)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        cmd
+    }
+}
+
+impl Executor for Local {
+    fn places(&self) -> Vec<Place> {
+        vec![Place::new(":", usize::MAX)]
+    }
+
+    fn start<'a>(
+        &'a self,
+        request: StartRequest<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Attempt>, StartError>> {
+        let mut cmd = self.command(&request);
+        let started = LocalAttempt::spawn(&mut cmd, request.id, &self.tracked)
+            .map(|a| Box::new(a) as Box<dyn Attempt>)
+            .map_err(|e| start_error(request.spec, &e));
+        Box::pin(async move { started })
+    }
+
+    fn open(&self) -> BoxFuture<'_, ()> {
+        reaper::start_worker();
+        if self.reap_orphans && reaper::become_subreaper() {
+            let task = tokio::spawn(reaper::run(self.tracked.clone()));
+            *self.reaper.lock().expect("never poisoned") = Some(task);
+        }
+        Box::pin(async {})
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        let task = self.reaper.lock().expect("never poisoned").take();
+        Box::pin(async move {
+            if let Some(task) = task {
+                task.abort();
+                reaper::sweep_all(self.tracked.clone(), std::time::Duration::from_secs(2)).await;
+            }
+        })
+    }
+}
+
+/// What a failed spawn means: a shortage to wait out, or the job's own failure with the exit
+/// code and message a shell would give, naming the program.
+fn start_error(spec: &JobSpec, e: &std::io::Error) -> StartError {
+    if matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::ENOMEM)
+    ) {
+        return StartError::Shortage {
+            message: e.to_string(),
+        };
+    }
+    let prog = spec.argv[0].to_string_lossy();
+    let (code, message) = match e.kind() {
+        std::io::ErrorKind::NotFound => (127, format!("fanout: {prog}: command not found\n")),
+        // exec gives EACCES for a directory too; say what a shell says.
+        std::io::ErrorKind::PermissionDenied
+            if prog.contains('/') && std::path::Path::new(&spec.argv[0]).is_dir() =>
+        {
+            (126, format!("fanout: {prog}: is a directory\n"))
+        }
+        std::io::ErrorKind::PermissionDenied => (
+            126,
+            format!("fanout: {prog}: permission denied (is it executable?)\n"),
+        ),
+        _ if e.raw_os_error() == Some(libc::E2BIG) => (
+            126,
+            format!(
+                "fanout: {prog}: cannot start: argument list too long (one argument may be at most 128 KiB, the whole command line and environment at most ARG_MAX: pass big data in a file)\n"
+            ),
+        ),
+        _ if e.raw_os_error() == Some(libc::ENOEXEC) => (
+            126,
+            format!("fanout: {prog}: cannot execute: exec format error\n"),
+        ),
+        _ => (126, format!("fanout: {prog}: cannot start: {e}\n")),
+    };
+    StartError::Job { code, message }
+}

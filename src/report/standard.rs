@@ -1,0 +1,76 @@
+//! fanout's own reporters, as the CLI shows a run: job output, results files, the progress
+//! bar or line, logs and the summary, built from [`ReportOptions`] once the run is prepared
+//! (the printer needs to know which jobs `--resume` skips).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Reporter;
+use super::bar::Bar;
+use super::console::Console;
+use super::dir::ResultsDir;
+use super::json::JsonResults;
+use super::log::LogReporter;
+use super::options::ReportOptions;
+use super::output::OutputPrinter;
+use super::progress::{self, ProgressReporter};
+use super::summary::SummaryReporter;
+use crate::config::{Config, ResumeMode};
+use crate::error::SetupError;
+
+/// The standard reporters, and how often they want a tick (bar redraws, progress lines).
+pub(crate) struct Standard {
+    pub reporters: Vec<Box<dyn Reporter>>,
+    pub tick_every: Option<Duration>,
+}
+
+impl Standard {
+    /// Builds them in the order they must see each event: the printer, then the results
+    /// files (a job in a results file is already in the joblog, which the runner writes before
+    /// any event), then progress, logs and the summary.
+    pub fn new(
+        config: &Config,
+        options: &ReportOptions,
+        skip: Arc<HashSet<u64>>,
+    ) -> Result<Standard, SetupError> {
+        let bar = Bar::wanted(options);
+        let console = Console::new(bar.clone()).map_err(|source| SetupError::Io {
+            what: "cannot use stdout".into(),
+            source,
+        })?;
+        let results_to_stdout = options
+            .results_json
+            .as_deref()
+            .is_some_and(|p| p.as_os_str() == "-");
+        let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(OutputPrinter::new(
+            console.clone(),
+            config.keep_order,
+            !results_to_stdout,
+            config.unique,
+            skip,
+        ))];
+        if let Some(path) = &options.results_json {
+            let resume = config.resume != ResumeMode::Off;
+            reporters.push(Box::new(JsonResults::open(path, resume, &console)?));
+        }
+        if let Some(dir) = &options.results_dir {
+            reporters.push(Box::new(ResultsDir::create(dir)?));
+        }
+        let tick_every = match bar.is_some() {
+            true => Some(progress::BAR_TICK),
+            false => Some(options.progress_interval).filter(|d| !d.is_zero()),
+        };
+        reporters.push(Box::new(ProgressReporter::new(bar, options)));
+        reporters.push(Box::new(LogReporter));
+        reporters.push(Box::new(SummaryReporter::new(
+            console,
+            options.summary,
+            options.color,
+        )));
+        Ok(Standard {
+            reporters,
+            tick_every,
+        })
+    }
+}

@@ -1,0 +1,318 @@
+//! One job from its first attempt to its record: renders it, starts attempts through the
+//! executor (waiting out shortages, moving to another place when a place fails), supervises
+//! each one, reads its output, and retries with `--retries` and its back-off.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::Shared;
+use super::drain::{self, Captured};
+use super::places::Placement;
+use super::supervise::supervise;
+use crate::config::OutputMode;
+use crate::exec::{Attempt, StartError, StartRequest};
+use crate::job::{Job, JobOutcome, JobRecord, JobSpec};
+use crate::report::events::{RunEvent, Stream};
+
+/// How long a finished attempt's output may stay open (held by something it left behind)
+/// before the executor is asked to end the holders.
+const LINGER: Duration = Duration::from_millis(200);
+/// How long a start that failed for a shortage (EMFILE, EAGAIN...) is tried again.
+const START_PATIENCE: Duration = Duration::from_secs(30);
+/// The same when no other job runs: none will end to free what is missing, so waiting long
+/// would only stall the run (fanout's own files may be all a low `ulimit -n` allows).
+const LONE_START_PATIENCE: Duration = Duration::from_secs(2);
+/// The first and the longest wait between starts that met a shortage.
+const START_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_millis(500));
+
+/// The end of one job, ready to merge and report.
+pub(crate) struct Finished {
+    pub record: JobRecord,
+    pub tag: Option<Arc<[u8]>>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// One attempt's start: where, which, and when.
+struct Begun {
+    place: Arc<str>,
+    attempt: u32,
+    start: SystemTime,
+    t0: Instant,
+}
+
+/// What every attempt of one job shares.
+struct JobCtx<'a> {
+    shared: &'a Arc<Shared>,
+    job: &'a Job,
+    slot: u32,
+    spec: JobSpec,
+    command: Arc<str>,
+    args: Arc<str>,
+    tag: Option<Arc<[u8]>>,
+}
+
+/// Runs `job` in `slot` at the place of `placement` until it succeeds, runs out of retries or
+/// the run is cancelled. Gives back the placement (it may have moved) with the result.
+pub(crate) async fn run_job(
+    shared: &Arc<Shared>,
+    job: Job,
+    slot: u32,
+    mut placement: Placement,
+) -> (Finished, Placement) {
+    shared
+        .running
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let spec = shared.template.render(&job, slot);
+    let ctx = JobCtx {
+        shared,
+        job: &job,
+        slot,
+        command: spec.display().into(),
+        args: job.args_display().into(),
+        tag: match (&shared.config.tag, &shared.tag) {
+            (_, Some(t)) => Some(t.render_plain(&job, slot).into()),
+            (Some(crate::config::Tag::Args), None) => Some(job.args.join(&b' ').into()),
+            _ => None,
+        },
+        spec,
+    };
+    let mut attempt = 1;
+    loop {
+        let fin = ctx.attempt(&mut placement, attempt).await;
+        let retry = !fin.record.outcome.is_success()
+            && !matches!(fin.record.outcome, JobOutcome::Cancelled { .. })
+            && attempt <= shared.config.retry.retries
+            && shared.cancel.reason().is_none();
+        if !retry {
+            shared
+                .running
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            return (fin, placement);
+        }
+        let delay = shared.config.retry.delay_before(attempt);
+        shared
+            .emit(RunEvent::JobRetrying {
+                record: Box::new(fin.record.clone()),
+                delay,
+            })
+            .await;
+        let mut cancel = shared.cancel.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            // The run is stopping: the failed attempt is the job's result (no retry starts).
+            _ = cancel.wait_for(|c| c.is_some()) => {
+                shared.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                return (fin, placement);
+            }
+        }
+        attempt += 1;
+    }
+}
+
+impl JobCtx<'_> {
+    fn record(
+        &self,
+        begun: &Begun,
+        outcome: JobOutcome,
+        handle: Option<crate::exec::Handle>,
+        out: &Captured,
+    ) -> JobRecord {
+        JobRecord {
+            id: self.job.id,
+            slot: self.slot,
+            place: begun.place.clone(),
+            handle,
+            args: self.args.clone(),
+            command: self.command.clone(),
+            outcome,
+            start: begun.start,
+            duration: begun.t0.elapsed(),
+            attempts: begun.attempt,
+            stdout_bytes: out.stdout_bytes,
+            stderr_bytes: out.stderr_bytes,
+        }
+    }
+
+    async fn attempt(&self, placement: &mut Placement, attempt: u32) -> Finished {
+        let shared = self.shared;
+        let (start, t0) = (SystemTime::now(), Instant::now());
+        let started = self.start(placement, attempt).await;
+        // Where the attempt ran: a failed place may have moved it.
+        let begun = Begun {
+            place: placement.name.clone(),
+            attempt,
+            start,
+            t0,
+        };
+        let mut running = match started {
+            Ok(a) => a,
+            Err(e) => return self.not_started(&begun, e).await,
+        };
+        let handle = running.handle();
+        shared
+            .emit(RunEvent::JobStarted {
+                id: self.job.id,
+                slot: self.slot,
+                place: placement.name.clone(),
+                handle: handle.clone(),
+                attempt,
+                args: self.args.clone(),
+                command: self.command.clone(),
+            })
+            .await;
+        let (stdout, stderr) = running.take_output();
+        let reading = drain::both(shared, self.job.id, &self.tag, stdout, stderr);
+        tokio::pin!(reading);
+        let mut captured = None;
+        let ended = {
+            let waiting = supervise(shared, running.as_mut(), self.job.id, &self.command, t0);
+            tokio::pin!(waiting);
+            loop {
+                tokio::select! {
+                    c = &mut reading, if captured.is_none() => captured = Some(c),
+                    e = &mut waiting => break e,
+                }
+            }
+        };
+        let out = match captured {
+            Some(c) => c,
+            None => reclaim(&mut reading, running.as_mut()).await,
+        };
+        drop(running);
+        Finished {
+            tag: self.tag.clone(),
+            record: self.record(&begun, ended.outcome(), Some(handle), &out),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        }
+    }
+
+    /// Starts an attempt: a shortage is waited out with a growing back-off (not for ever, and
+    /// not once the run is stopping); a failed place gives way to another one.
+    async fn start(
+        &self,
+        placement: &mut Placement,
+        attempt: u32,
+    ) -> Result<Box<dyn Attempt>, StartError> {
+        let shared = self.shared;
+        let first_try = Instant::now();
+        let mut backoff = START_BACKOFF.0;
+        let mut failed_places = Vec::new();
+        loop {
+            let request = StartRequest {
+                spec: &self.spec,
+                id: self.job.id,
+                slot: self.slot,
+                place: placement.index,
+                attempt,
+            };
+            let e = match shared.executor.start(request).await {
+                Ok(a) => return Ok(a),
+                Err(e) => e,
+            };
+            match &e {
+                StartError::Shortage { message } => {
+                    let patience = if shared.running() > 1 {
+                        START_PATIENCE
+                    } else {
+                        LONE_START_PATIENCE
+                    };
+                    if first_try.elapsed() >= patience {
+                        return Err(e);
+                    }
+                    tracing::debug!(seq = self.job.id.0, error = %message, "start failed for lack of resources; retrying");
+                    // A stopping run does not wait for resources to start one more job.
+                    let mut cancel = shared.cancel.subscribe();
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = cancel.wait_for(Option::is_some) => return Err(e),
+                    }
+                    backoff = (backoff * 2).min(START_BACKOFF.1);
+                }
+                StartError::Place { message } => {
+                    shared
+                        .emit(RunEvent::PlaceFailed {
+                            id: self.job.id,
+                            place: placement.name.clone(),
+                            message: message.clone(),
+                        })
+                        .await;
+                    failed_places.push(placement.index);
+                    match shared.places.acquire(&failed_places).await {
+                        Some(other) => *placement = other,
+                        None => return Err(e),
+                    }
+                }
+                _ => return Err(e),
+            }
+        }
+    }
+
+    /// The record of an attempt that never started. A shortage given up on because the run
+    /// is stopping is a cancelled job (it never ran, and runs on resume).
+    async fn not_started(&self, begun: &Begun, e: StartError) -> Finished {
+        let shared = self.shared;
+        let prog = self.spec.argv[0].to_string_lossy();
+        let (outcome, msg) = match e {
+            StartError::Job { code, message } => (JobOutcome::SpawnFailed { code }, message),
+            StartError::Shortage { message } => (
+                if shared.cancel.reason().is_some() {
+                    JobOutcome::Cancelled { signal: None }
+                } else {
+                    JobOutcome::SpawnFailed { code: 126 }
+                },
+                format!("fanout: {prog}: cannot start: {message}\n"),
+            ),
+            StartError::Place { message } => (
+                JobOutcome::SpawnFailed { code: 255 },
+                format!("fanout: {prog}: no place could start it: {message}\n"),
+            ),
+        };
+        let out = Captured {
+            stderr: msg.clone().into_bytes(),
+            stderr_bytes: msg.len() as u64,
+            ..Captured::default()
+        };
+        if shared.config.output != OutputMode::Group {
+            shared
+                .emit(RunEvent::JobOutput {
+                    id: self.job.id,
+                    tag: self.tag.clone(),
+                    stream: Stream::Stderr,
+                    data: msg.into_bytes(),
+                })
+                .await;
+        }
+        Finished {
+            tag: self.tag.clone(),
+            record: self.record(begun, outcome, None, &out),
+            stdout: Vec::new(),
+            stderr: out.stderr,
+        }
+    }
+}
+
+/// The attempt has ended with its output still open: after [`LINGER`], asks the executor to
+/// end whatever holds it, then reads it to its end.
+async fn reclaim(
+    reading: &mut std::pin::Pin<&mut impl std::future::Future<Output = Captured>>,
+    attempt: &mut dyn Attempt,
+) -> Captured {
+    let linger = tokio::time::sleep(LINGER);
+    tokio::pin!(linger);
+    loop {
+        tokio::select! {
+            c = reading.as_mut() => return c,
+            _ = &mut linger => {
+                if attempt.reclaim_output().await {
+                    return reading.as_mut().await;
+                }
+                // It could not look now (a start was in flight): again in a moment.
+                linger.as_mut().reset(Instant::now() + Duration::from_millis(10));
+            }
+        }
+    }
+}
