@@ -17,3 +17,5 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 cargo test --all-targets "$@"
+# The examples in the documentation (not built by --all-targets).
+cargo test --doc

@@ -86,7 +86,7 @@ impl HaltPolicy {
     pub fn parse(s: &str) -> Result<HaltPolicy, String> {
         let bad = || {
             format!(
-                "invalid --halt `{s}`: use never, soon,fail=N, now,fail=N, soon,fail=P%, now,success=N or now,done=N"
+                "invalid halt policy `{s}`: use never, soon,fail=N, now,fail=N, soon,fail=P%, now,success=N or now,done=N"
             )
         };
         let (when, rest) = match s {
@@ -162,7 +162,7 @@ impl TermSeq {
         use nix::sys::signal::Signal;
         let bad = |why: &str| {
             format!(
-                "invalid --termseq `{s}`: {why}; write it as SIGNAL,MS,... e.g. TERM,200,KILL,25"
+                "invalid terminate sequence `{s}`: {why}; write it as SIGNAL,MS,... e.g. TERM,200,KILL,25"
             )
         };
         let parts: Vec<&str> = s.split(',').map(str::trim).collect();
@@ -341,7 +341,7 @@ pub fn max_slots() -> usize {
 
 /// Parses `-j`: `N`, `N%` of the CPUs, `+N`/`-N` relative to them, `0` for as many as possible.
 pub fn parse_slots(s: &str, cpus: usize) -> Result<usize, String> {
-    let bad = || format!("invalid --jobs `{s}`: use N, N%, +N, -N or 0 (as many as possible)");
+    let bad = || format!("invalid job slots `{s}`: use N, N%, +N, -N or 0 (as many as possible)");
     let s = s.trim();
     let n = if let Some(p) = s.strip_suffix('%') {
         let p: f64 = p.parse().map_err(|_| bad())?;
