@@ -36,15 +36,6 @@ pub enum SetupError {
     /// The joblog would overwrite an input file.
     #[error("`{}` is both an input file and the joblog: give them different paths", .0.display())]
     JoblogIsInput(PathBuf),
-    /// A stream fanout needs.
-    #[error("{what}: {source}")]
-    Io {
-        /// What fanout was doing.
-        what: String,
-        /// Why it failed.
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// What stopped a run after it had started. The jobs that finished are in the joblog and the

@@ -3,7 +3,7 @@
 
 use crate::cancel::CancelReason;
 use crate::config::{HaltOn, HaltPolicy, Threshold};
-use crate::report::events::RunSummary;
+use crate::summary::RunSummary;
 
 /// Every job succeeded.
 pub const SUCCESS: i32 = 0;

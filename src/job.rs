@@ -2,6 +2,7 @@
 //! Plain data shared by the runner, the result store and the reporters; no I/O here.
 
 use std::ffi::OsString;
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -156,7 +157,7 @@ pub struct JobRecord {
     /// The place that ran the last attempt (the joblog's Host column; `:` is this machine).
     pub place: Arc<str>,
     /// The last attempt's handle (its pid here); `None` when it never started.
-    pub handle: Option<crate::exec::Handle>,
+    pub handle: Option<Handle>,
     /// The arguments (display form); shared, so copies of a record cost no copy of it.
     pub args: Arc<str>,
     /// The command (display form).
@@ -173,4 +174,34 @@ pub struct JobRecord {
     pub stdout_bytes: u64,
     /// Bytes the last attempt wrote to stderr.
     pub stderr_bytes: u64,
+}
+
+/// How a running attempt is known in records, events and logs: a pid on this machine, a
+/// backend's own name elsewhere (`host:pid`, a Slurm step id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Handle {
+    /// A process on this machine.
+    Pid(u32),
+    /// A backend's own identifier.
+    Named(Arc<str>),
+}
+
+impl Handle {
+    /// The pid, when the attempt is a process on this machine.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Handle::Pid(p) => Some(*p),
+            Handle::Named(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Handle::Pid(p) => p.fmt(f),
+            Handle::Named(n) => f.write_str(n),
+        }
+    }
 }

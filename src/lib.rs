@@ -28,12 +28,14 @@ mod results;
 mod run;
 mod runner;
 pub mod signals;
+mod summary;
 pub mod template;
 
 pub use cancel::{Cancel, CancelReason};
 pub use config::Config;
 pub use error::{RunError, SetupError};
 pub use job::{JobId, JobOutcome, JobRecord};
-pub use report::events::{RunEvent, RunSummary};
+pub use report::events::RunEvent;
 pub use report::{ReportError, Reporter};
 pub use run::{Prepared, Run};
+pub use summary::RunSummary;

@@ -25,6 +25,7 @@
 pub mod fake;
 mod local;
 
+pub use crate::job::Handle;
 pub use local::Local;
 pub use nix::sys::signal::Signal;
 
@@ -105,36 +106,6 @@ impl fmt::Display for StartError {
             StartError::Job { message, .. } => f.write_str(message.trim_end()),
             StartError::Shortage { message } => write!(f, "short of resources: {message}"),
             StartError::Place { message } => write!(f, "the place failed: {message}"),
-        }
-    }
-}
-
-/// How a running attempt is known in records, events and logs: a pid on this machine, a
-/// backend's own name elsewhere (`host:pid`, a Slurm step id).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Handle {
-    /// A process on this machine.
-    Pid(u32),
-    /// A backend's own identifier.
-    Named(Arc<str>),
-}
-
-impl Handle {
-    /// The pid, when the attempt is a process on this machine.
-    pub fn pid(&self) -> Option<u32> {
-        match self {
-            Handle::Pid(p) => Some(*p),
-            Handle::Named(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for Handle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Handle::Pid(p) => p.fmt(f),
-            Handle::Named(n) => f.write_str(n),
         }
     }
 }

@@ -60,7 +60,7 @@ impl ResultsDir {
         meta.push(b'\n');
         let status = match (r.outcome.exit_code(), r.outcome.signal()) {
             (Some(code), _) => code,
-            (None, Some(sig)) => 128 + sig,
+            (None, Some(sig)) => crate::exit::for_signal(sig),
             (None, None) => -1,
         };
         let (cmd, args, status) = (

@@ -43,6 +43,9 @@ pub enum ResultsError {
         #[source]
         source: std::io::Error,
     },
+    /// fanout's own stdout cannot be used.
+    #[error("cannot use stdout: {0}")]
+    Stdout(#[source] std::io::Error),
 }
 
 /// A captured stream as JSON: text when it is UTF-8, base64 otherwise.

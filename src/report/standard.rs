@@ -11,13 +11,13 @@ use super::bar::Bar;
 use super::console::Console;
 use super::dir::ResultsDir;
 use super::json::JsonResults;
+use super::json::ResultsError;
 use super::log::LogReporter;
 use super::options::ReportOptions;
 use super::output::OutputPrinter;
 use super::progress::{self, ProgressReporter};
 use super::summary::SummaryReporter;
 use crate::config::{Config, ResumeMode};
-use crate::error::SetupError;
 
 /// The standard reporters, and how often they want a tick (bar redraws, progress lines).
 pub(crate) struct Standard {
@@ -33,12 +33,9 @@ impl Standard {
         config: &Config,
         options: &ReportOptions,
         skip: Arc<HashSet<u64>>,
-    ) -> Result<Standard, SetupError> {
+    ) -> Result<Standard, ResultsError> {
         let bar = Bar::wanted(options);
-        let console = Console::new(bar.clone()).map_err(|source| SetupError::Io {
-            what: "cannot use stdout".into(),
-            source,
-        })?;
+        let console = Console::new(bar.clone()).map_err(ResultsError::Stdout)?;
         let results_to_stdout = options
             .results_json
             .as_deref()

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use crate::cancel::CancelReason;
 use crate::config::HaltPolicy;
 use crate::job::{JobOutcome, JobRecord};
-use crate::report::events::RunSummary;
+use crate::summary::RunSummary;
 
 /// How many failed records the store keeps for the summary; more are only counted.
 pub const KEEP_FAILED: usize = 1000;
@@ -95,12 +95,10 @@ impl ResultStore {
         let mut r = self.inner.lock().await;
         r.totals.add(&record);
         if !record.outcome.is_success() && r.first_failure_code.is_none() {
-            r.first_failure_code = Some(
-                record
-                    .outcome
-                    .exit_code()
-                    .unwrap_or_else(|| 128 + record.outcome.signal().unwrap_or(0)),
-            );
+            r.first_failure_code =
+                Some(record.outcome.exit_code().unwrap_or_else(|| {
+                    crate::exit::for_signal(record.outcome.signal().unwrap_or(0))
+                }));
         }
         r.jobs.push(record);
         if r.jobs.len() >= COMPACT_AT {

@@ -1,0 +1,45 @@
+//! The end state of a run, as the result store builds it: the counts, the slowest and failed
+//! jobs, why it stopped, and the exit code.
+
+use std::time::{Duration, SystemTime};
+
+use crate::cancel::CancelReason;
+use crate::job::JobRecord;
+
+/// The end state of a run, from the result store.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    /// When the run started (wall clock); `None` only in a default summary.
+    pub started: Option<SystemTime>,
+    /// How long the run took.
+    pub wall: Duration,
+    /// Jobs that exited 0.
+    pub succeeded: u64,
+    /// Jobs that failed: a non-zero exit, a signal, or no start.
+    pub failed: u64,
+    /// Jobs ended for running past `--timeout`.
+    pub timed_out: u64,
+    /// Jobs ended because the run was halted or interrupted.
+    pub cancelled: u64,
+    /// Jobs that succeeded only on a retry.
+    pub flaky: u64,
+    /// Jobs skipped because an earlier joblog has them (`--resume`).
+    pub skipped: u64,
+    /// The slowest jobs (at most 5), slowest first.
+    pub slowest: Vec<JobRecord>,
+    /// Failed, timed-out and cancelled jobs (at most `results::KEEP_FAILED`), by id.
+    pub failures: Vec<JobRecord>,
+    /// Why the run stopped early, if it did.
+    pub cancel: Option<CancelReason>,
+    /// The exit code of the first failing job (for `--halt ...,fail=1`).
+    pub first_failure_code: Option<i32>,
+    /// The exit code fanout ends with.
+    pub exit_code: i32,
+}
+
+impl RunSummary {
+    /// Jobs that ran to an end (any outcome).
+    pub fn done(&self) -> u64 {
+        self.succeeded + self.failed + self.timed_out + self.cancelled
+    }
+}
