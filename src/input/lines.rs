@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::InputError;
 
 /// Yields the values of one source, without their separator, as raw bytes.
-pub struct LineReader {
+pub(crate) struct LineReader {
     reader: BufReader<Box<dyn Read + Send>>,
     path: PathBuf,
     separator: u8,

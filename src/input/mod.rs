@@ -6,7 +6,7 @@
 
 mod lines;
 
-pub use lines::LineReader;
+pub(crate) use lines::LineReader;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -69,7 +69,7 @@ pub enum InputError {
 }
 
 /// A stream of argument tuples, one per job, in input order.
-pub enum ArgStream {
+pub(crate) enum ArgStream {
     /// One source read line by line.
     Lines(LineReader),
     /// Several sources, held in memory, combined lazily.
@@ -148,7 +148,7 @@ impl ArgStream {
 /// The combination of in-memory sources: linked runs are zipped, stopping at the shortest
 /// source (GNU parallel's `:::+`: "contrary to --link, values do not wrap"), and the runs are
 /// multiplied, first varying slowest.
-pub struct Combined {
+pub(crate) struct Combined {
     /// Each run: the source values of its members.
     runs: Vec<Vec<Vec<Vec<u8>>>>,
     /// Current index into each run; `None` once done.

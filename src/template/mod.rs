@@ -3,7 +3,7 @@
 
 mod token;
 
-pub use token::{Placeholder, Token, Transform};
+pub(crate) use token::{Placeholder, Token};
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -73,7 +73,7 @@ pub enum ShellMode {
 
 /// A parsed command template.
 #[derive(Debug, Clone)]
-pub struct Template {
+pub(crate) struct Template {
     words: Vec<Vec<Token>>,
     shell: bool,
     /// True when the template names no replacement string, so the arguments are appended.
@@ -146,6 +146,7 @@ impl Template {
     }
 
     /// True when jobs run through `sh -c`.
+    #[cfg(test)]
     pub fn is_shell(&self) -> bool {
         self.shell
     }

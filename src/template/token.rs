@@ -4,7 +4,7 @@ use std::fmt;
 
 /// What a placeholder takes from an input value (GNU parallel's replacement strings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transform {
+pub(crate) enum Transform {
     /// `{}`: the value as is.
     Whole,
     /// `{.}`: without its last extension.
@@ -19,7 +19,7 @@ pub enum Transform {
 
 /// One placeholder in a template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placeholder {
+pub(crate) enum Placeholder {
     /// A value: `input` is the 1-based input group (`{2}`), or `None` for all of them (`{}`).
     Value {
         /// The input group, counted from 1; `None` for all of them.
@@ -35,7 +35,7 @@ pub enum Placeholder {
 
 /// A run of literal bytes or a placeholder.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Token {
+pub(crate) enum Token {
     /// Bytes copied as they are (`{{` and `}}` already unescaped).
     Literal(Vec<u8>),
     /// A replacement string, filled in per job.
