@@ -1,0 +1,211 @@
+//! The engine's configuration: plain data built by `cli/` (or by a library user), with no clap
+//! types. The small policy types it holds (halt, terminate sequence, retries, output mode) and
+//! their parsers are in [`policy`], re-exported here, so the engine and its tests can use them
+//! without the CLI.
+
+mod policy;
+
+pub use policy::*;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::input::Source;
+use crate::template::ShellMode;
+
+/// Everything the engine needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The command template's words (empty: each input line is a command).
+    pub command: Vec<OsString>,
+    /// Auto (a shell only where the template needs one) or always (`--shell`).
+    pub shell_mode: ShellMode,
+    /// Input sources in command-line order (empty: stdin).
+    pub sources: Vec<Source>,
+    /// Input value separator: `\n`, or NUL with `-0`.
+    pub separator: u8,
+    /// How many jobs run at once.
+    pub slots: usize,
+    /// How jobs' output is passed on (`--group`, `--line-buffer`, `-u`).
+    pub output: OutputMode,
+    /// Print output in input order (`-k`).
+    pub keep_order: bool,
+    /// What prefixes every output line (`--tag`, `--tagstring`), if anything.
+    pub tag: Option<Tag>,
+    /// Print each distinct stdout line once.
+    pub unique: bool,
+    /// Print the commands instead of running them.
+    pub dry_run: bool,
+    /// End a job that runs longer than this.
+    pub timeout: Option<Duration>,
+    /// Signals that end a job, with the waits between them (`--termseq`).
+    pub termseq: TermSeq,
+    /// Report a job still running after this long (and every multiple of it).
+    pub slow: Option<Duration>,
+    /// How failed and timed-out jobs are retried (`--retries`).
+    pub retry: RetryPolicy,
+    /// When the run stops early (`--halt`).
+    pub halt: HaltPolicy,
+    /// How long jobs get to exit after a forwarded signal before they are killed.
+    pub grace: Duration,
+    /// The file a line per finished job is written to (`--joblog`).
+    pub joblog: Option<PathBuf>,
+    /// Which jobs already in the joblog are skipped (`--resume`, `--resume-failed`).
+    pub resume: ResumeMode,
+    /// Keep each job's whole output for the results writers (set when results are asked for).
+    pub capture: bool,
+    /// Make this process a child subreaper and reap, end and sweep up orphans that jobs leave
+    /// behind. Process-wide: only for a process that is fanout itself (the binary sets it), never
+    /// for a library user whose other children the reaper would take for orphans.
+    pub reap_orphans: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            command: Vec::new(),
+            shell_mode: ShellMode::Auto,
+            sources: Vec::new(),
+            separator: b'\n',
+            slots: default_slots(),
+            output: OutputMode::Group,
+            keep_order: false,
+            tag: None,
+            unique: false,
+            dry_run: false,
+            timeout: None,
+            termseq: TermSeq::default(),
+            slow: None,
+            retry: RetryPolicy::default(),
+            halt: HaltPolicy::default(),
+            grace: Duration::from_secs(5),
+            joblog: None,
+            resume: ResumeMode::Off,
+            capture: false,
+            reap_orphans: false,
+        }
+    }
+}
+
+/// The CPUs this process may really use: the affinity mask and cgroup CPU quotas included.
+pub fn default_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The most slots `-j 0` gives: bounded by open files (a running job holds about 4 descriptors),
+/// and by 1024 whatever the limit.
+pub fn max_slots() -> usize {
+    let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    ((nofile.saturating_sub(32) / 4) as usize).clamp(1, 1024)
+}
+
+/// Parses `-j`: `N`, `N%` of the CPUs, `+N`/`-N` relative to them, `0` for as many as possible.
+pub fn parse_slots(s: &str, cpus: usize) -> Result<usize, String> {
+    let bad = || format!("invalid job slots `{s}`: use N, N%, +N, -N or 0 (as many as possible)");
+    let s = s.trim();
+    let n = if let Some(p) = s.strip_suffix('%') {
+        let p: f64 = p.parse().map_err(|_| bad())?;
+        if p <= 0.0 || !p.is_finite() {
+            return Err(bad());
+        }
+        ((cpus as f64 * p / 100.0).floor() as usize).max(1)
+    } else if let Some(n) = s.strip_prefix('+') {
+        cpus + n.parse::<usize>().map_err(|_| bad())?
+    } else if let Some(n) = s.strip_prefix('-') {
+        cpus.saturating_sub(n.parse::<usize>().map_err(|_| bad())?)
+            .max(1)
+    } else {
+        match s.parse::<usize>().map_err(|_| bad())? {
+            0 => max_slots(),
+            n => n,
+        }
+    };
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_forms() {
+        assert_eq!(parse_slots("3", 2), Ok(3));
+        assert_eq!(parse_slots("50%", 4), Ok(2));
+        assert_eq!(parse_slots("10%", 4), Ok(1));
+        assert_eq!(parse_slots("+2", 4), Ok(6));
+        assert_eq!(parse_slots("-1", 4), Ok(3));
+        assert_eq!(parse_slots("-9", 4), Ok(1));
+        assert!(parse_slots("0", 4).unwrap() >= 1);
+        assert!(parse_slots("x", 4).is_err());
+        assert!(parse_slots("-x", 4).is_err());
+    }
+
+    #[test]
+    fn halt_forms() {
+        let h = HaltPolicy::parse("now,fail=1").unwrap();
+        assert_eq!(
+            (h.when, h.on, h.threshold),
+            (HaltWhen::Now, HaltOn::Fail, Threshold::Count(1))
+        );
+        let h = HaltPolicy::parse("soon,fail=30%").unwrap();
+        assert_eq!(h.threshold, Threshold::Percent(30.0));
+        assert!(!h.triggered(2, 2));
+        assert!(h.triggered(3, 1));
+        assert!(!h.triggered(4, 1));
+        assert_eq!(HaltPolicy::parse("never").unwrap().when, HaltWhen::Never);
+        assert_eq!(HaltPolicy::parse("2").unwrap().when, HaltWhen::Now);
+        for bad in [
+            "",
+            "later,fail=1",
+            "now,fail",
+            "now,oops=1",
+            "now,fail=0",
+            "soon,fail=200%",
+        ] {
+            assert!(HaltPolicy::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn termseq_forms() {
+        use nix::sys::signal::Signal::*;
+        let t = TermSeq::default();
+        assert_eq!(t.0.len(), 4);
+        assert_eq!(t.0[0], (SIGTERM, Duration::from_millis(200)));
+        let t = TermSeq::parse("INT,100").unwrap();
+        assert_eq!(
+            t.0,
+            vec![
+                (SIGINT, Duration::from_millis(100)),
+                (SIGKILL, Duration::from_millis(25))
+            ]
+        );
+        assert!(TermSeq::parse("FOO,1").is_err());
+        assert!(TermSeq::parse("TERM,x").is_err());
+        assert!(TermSeq::parse("").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn backoff_caps() {
+        let r = RetryPolicy {
+            retries: 5,
+            delay: Duration::from_secs(1),
+            backoff: true,
+            max_delay: Duration::from_secs(5),
+        };
+        assert_eq!(r.delay_before(1), Duration::from_secs(1));
+        assert_eq!(r.delay_before(3), Duration::from_secs(4));
+        assert_eq!(r.delay_before(4), Duration::from_secs(5));
+    }
+}
