@@ -29,7 +29,9 @@ impl std::io::Write for LogFile {
             && let Err(e) = self.file.write_all(buf)
         {
             self.failed = true;
-            eprintln!(
+            // Not `eprintln!`: a dead stderr must not turn a full disk into a panic.
+            let _ = writeln!(
+                std::io::stderr().lock(),
                 "fanout: warning: cannot write to log file `{}`: {e}; the log lines after this are lost",
                 self.path.display()
             );
@@ -70,9 +72,12 @@ fn filter(cli: &Cli) -> Result<EnvFilter, String> {
 pub fn init(cli: &Cli, bar: &BarSlot) -> Result<LogGuard, String> {
     let filter = filter(cli)?;
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    // A line that cannot be written is dropped: tracing-subscriber would otherwise report it
+    // with `eprintln!`, which panics when stderr itself is what failed.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .log_internal_errors(false);
     let result = match (&cli.log_file, cli.log_format) {
         (Some(path), format) => {
             let file = std::fs::OpenOptions::new()

@@ -68,15 +68,24 @@ fn usage_error(e: clap::Error) -> ExitCode {
     }
     // `cli::parse` already made it one line; the prefix matches fanout's other errors, and
     // clap keeps its colour rules (a red `error:` on a terminal, none with NO_COLOR).
-    eprint!("fanout: ");
+    say("fanout: ", "");
     let _ = e.print();
     ExitCode::from(exit::SETUP_ERROR as u8)
 }
 
 /// Prints fanout's own error on one line and exits 255.
 fn fail(msg: &str) -> ExitCode {
-    eprintln!("fanout: error: {msg}");
+    say("fanout: error: ", msg);
     ExitCode::from(exit::SETUP_ERROR as u8)
+}
+
+/// Writes `prefix` and `msg` (and a newline after a message) to stderr. A stderr that cannot be
+/// written (a closed terminal, `/dev/full`) loses the message; it never panics, which is what
+/// `eprintln!` would do.
+fn say(prefix: &str, msg: &str) {
+    use std::io::Write;
+    let end = if msg.is_empty() { "" } else { "\n" };
+    let _ = write!(std::io::stderr().lock(), "{prefix}{msg}{end}");
 }
 
 /// `fanout completions SHELL` and `fanout man`, generated from the same clap definition as
@@ -88,12 +97,26 @@ fn extras(argv: &[std::ffi::OsString]) -> Option<u8> {
             let shell = argv.get(2).and_then(|s| s.to_str()).unwrap_or("");
             match shell.parse::<clap_complete::Shell>() {
                 Ok(sh) => {
-                    clap_complete::generate(sh, &mut cmd, "fanout", &mut std::io::stdout());
-                    Some(0)
+                    // Into memory first: `generate` panics on a write error.
+                    let mut script = Vec::new();
+                    clap_complete::generate(sh, &mut cmd, "fanout", &mut script);
+                    match std::io::Write::write_all(&mut std::io::stdout().lock(), &script) {
+                        Ok(()) => Some(0),
+                        Err(e) => {
+                            say(
+                                "fanout: error: cannot write the completions: ",
+                                &e.to_string(),
+                            );
+                            Some(exit::SETUP_ERROR as u8)
+                        }
+                    }
                 }
                 Err(_) => {
-                    eprintln!(
-                        "fanout: error: unknown shell `{shell}`: use bash, zsh, fish, elvish or powershell"
+                    say(
+                        "fanout: error: ",
+                        &format!(
+                            "unknown shell `{shell}`: use bash, zsh, fish, elvish or powershell"
+                        ),
                     );
                     Some(exit::SETUP_ERROR as u8)
                 }
@@ -104,7 +127,7 @@ fn extras(argv: &[std::ffi::OsString]) -> Option<u8> {
             match man.render(&mut std::io::stdout()) {
                 Ok(()) => Some(0),
                 Err(e) => {
-                    eprintln!("fanout: error: cannot write the man page: {e}");
+                    say("fanout: error: cannot write the man page: ", &e.to_string());
                     Some(exit::SETUP_ERROR as u8)
                 }
             }

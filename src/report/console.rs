@@ -52,18 +52,20 @@ impl Console {
     }
 
     /// Writes to stderr, after what is buffered for stdout (so a job's stdout comes first).
+    /// Only a stdout error is returned: a stderr that cannot be written (a closed terminal,
+    /// a full disk) loses what was for it, and the run goes on.
     pub fn err(&self, data: &[u8]) -> std::io::Result<()> {
         let mut i = self.lock();
         i.out.flush()?;
         let write = || {
             let mut e = std::io::stderr().lock();
-            e.write_all(data)?;
-            e.flush()
+            let _ = e.write_all(data).and_then(|()| e.flush());
         };
         match i.bar.clone() {
             Some(bar) => bar.suspend(write),
             None => write(),
         }
+        Ok(())
     }
 
     /// Flushes stdout.
