@@ -382,6 +382,7 @@ impl Cli {
             resume,
             capture,
             reap_orphans: true,
+            job_control: true,
         };
         let options = ReportOptions {
             progress,

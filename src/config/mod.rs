@@ -59,6 +59,10 @@ pub struct Config {
     /// behind. Process-wide: only for a process that is fanout itself (the binary sets it), never
     /// for a library user whose other children the reaper would take for orphans.
     pub reap_orphans: bool,
+    /// Ctrl-Z stops the jobs with fanout, and `fg` continues them; stopped time does not count
+    /// against `--timeout` or `--slow` (on in the `fanout` binary; it installs SIGTSTP and
+    /// SIGCONT handlers).
+    pub job_control: bool,
 }
 
 impl Default for Config {
@@ -84,6 +88,7 @@ impl Default for Config {
             resume: ResumeMode::Off,
             capture: false,
             reap_orphans: false,
+            job_control: false,
         }
     }
 }

@@ -166,6 +166,13 @@ pub trait Executor: Send + Sync + 'static {
         Box::pin(async {})
     }
 
+    /// Stops every running attempt for a while (Ctrl-Z on fanout's terminal); called just
+    /// before fanout stops itself.
+    fn suspend(&self) {}
+
+    /// Continues what [`Executor::suspend`] stopped.
+    fn resume(&self) {}
+
     /// Called once after the last attempt of a run has ended: end what is left.
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})

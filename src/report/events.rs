@@ -104,6 +104,13 @@ pub enum RunEvent {
         /// The last attempt's stderr (empty when not captured).
         stderr: Vec<u8>,
     },
+    /// fanout and its jobs are being stopped (Ctrl-Z).
+    Stopped,
+    /// They were continued after `stopped_for`.
+    Continued {
+        /// How long they were stopped.
+        stopped_for: Duration,
+    },
     /// The run stops starting new jobs.
     Cancelling {
         /// Why the run is stopping.

@@ -147,6 +147,16 @@ impl Reporter for LogReporter {
                 command = &*capped(command),
                 "job started"
             ),
+            RunEvent::Stopped => info!(
+                event = "run_stopped",
+                "stopped (Ctrl-Z): the jobs are stopped too"
+            ),
+            RunEvent::Continued { stopped_for } => info!(
+                event = "run_continued",
+                stopped_ms = ms(*stopped_for),
+                "continued after {:.1}s; timeouts do not count the stopped time",
+                stopped_for.as_secs_f64()
+            ),
             RunEvent::PlaceFailed { id, place, message } => warn!(
                 event = "place_failed",
                 seq = id.0,

@@ -170,6 +170,8 @@ impl Reporter for ProgressReporter {
                 }
                 self.dirty = true;
             }
+            // The rate and the ETA count only the time the jobs could run.
+            RunEvent::Continued { stopped_for } => self.t0 += *stopped_for,
             // A tick can slip in after the end, before the session stops the ticker.
             RunEvent::Tick if self.finished => {}
             RunEvent::Tick => match self.bar {

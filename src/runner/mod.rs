@@ -7,6 +7,7 @@
 mod drain;
 mod feed;
 mod job;
+mod pause;
 mod places;
 mod scheduler;
 mod supervise;
@@ -50,6 +51,8 @@ pub(crate) struct Shared {
     free_slots: Mutex<Vec<u32>>,
     /// Jobs between their first start and their merge.
     running: AtomicUsize,
+    /// The time the run spent stopped (Ctrl-Z).
+    pub pause: pause::PauseClock,
 }
 
 impl Shared {
@@ -122,8 +125,13 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
         joblog: parts.joblog,
         free_slots: Mutex::new((1..=slots as u32).rev().collect()),
         running: AtomicUsize::new(0),
+        pause: Default::default(),
         config,
     });
+    let job_control = shared
+        .config
+        .job_control
+        .then(|| tokio::spawn(pause::job_control(shared.clone())));
     let deadline = tokio::spawn(force_after_grace(
         shared.cancel.clone(),
         shared.config.grace + FORCE_MARGIN,
@@ -184,6 +192,9 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
         }
     }
     deadline.abort();
+    if let Some(task) = job_control {
+        task.abort();
+    }
     shared.executor.close().await;
 
     let (skipped, input_error) = {

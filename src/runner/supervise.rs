@@ -66,6 +66,12 @@ pub(crate) async fn supervise(
     let mut cancel = shared.cancel.subscribe();
     // A cancellation that came while this job was being started must still reach it.
     cancel.mark_changed();
+    // The instants below are on the attempt's own clock, which stands still while the run is
+    // stopped (Ctrl-Z): `now()` is the real time less the stopped time since the start, and a
+    // timer set for `v` sleeps until `v` plus the stopped time.
+    let stopped_before = shared.pause.stopped();
+    let shift = || shared.pause.stopped().saturating_sub(stopped_before);
+    let now = || Instant::now() - shift();
     let deadline = config.timeout.map(|t| t0 + t);
     let mut slow_at = config.slow.map(|s| t0 + s);
     // The signals still to send (last first), and when to send the next one.
@@ -84,16 +90,24 @@ pub(crate) async fn supervise(
             Next,
             Slow,
             Cancel(Option<CancelReason>),
+            /// The run's cancellation can no longer change.
+            Closed,
             Nothing,
         }
+        let shifted = shift();
+        // A timer that fires early (the run was stopped meanwhile) is set again.
+        let due = |at: Option<Instant>, step: Step| match at {
+            Some(at) if now() >= at => step,
+            _ => Step::Nothing,
+        };
         let step = tokio::select! {
             exit = attempt.wait() => Step::Exited(exit),
-            _ = sleep_until(deadline.unwrap_or(far)), if deadline.is_some() && ending.is_none() => Step::Timeout,
-            _ = sleep_until(next_at.unwrap_or(far)), if next_at.is_some() => Step::Next,
-            _ = sleep_until(slow_at.unwrap_or(far)), if slow_at.is_some() => Step::Slow,
+            _ = sleep_until(deadline.unwrap_or(far) + shifted), if deadline.is_some() && ending.is_none() => due(deadline, Step::Timeout),
+            _ = sleep_until(next_at.unwrap_or(far) + shifted), if next_at.is_some() => due(next_at, Step::Next),
+            _ = sleep_until(slow_at.unwrap_or(far) + shifted), if slow_at.is_some() => due(slow_at, Step::Slow),
             changed = cancel.changed(), if cancel_open => match changed {
                 Ok(()) => Step::Cancel(*cancel.borrow_and_update()),
-                Err(_) => Step::Nothing,
+                Err(_) => Step::Closed,
             },
         };
         match step {
@@ -107,12 +121,12 @@ pub(crate) async fn supervise(
             Step::Timeout => {
                 ending = Some(Ending::Timeout);
                 plan = termseq();
-                next_at = Some(Instant::now());
+                next_at = Some(now());
             }
             Step::Next => match plan.pop() {
                 Some((sig, wait)) => {
                     attempt.signal(sig);
-                    next_at = Some(Instant::now() + wait);
+                    next_at = Some(now() + wait);
                 }
                 None => next_at = None,
             },
@@ -122,7 +136,7 @@ pub(crate) async fn supervise(
                 shared
                     .emit(RunEvent::JobSlow {
                         id,
-                        elapsed: t0.elapsed(),
+                        elapsed: now() - t0,
                         command: command.clone(),
                     })
                     .await;
@@ -133,14 +147,14 @@ pub(crate) async fn supervise(
                 ) if ending.is_none() => {
                     ending = Some(Ending::Cancel);
                     plan = termseq();
-                    next_at = Some(Instant::now());
+                    next_at = Some(now());
                 }
                 Some(CancelReason::Signal(sig)) => {
                     ending = Some(Ending::Cancel);
                     forwarded = Some(sig);
                     attempt.signal(Signal::try_from(sig).unwrap_or(Signal::SIGTERM));
                     plan = vec![(Signal::SIGKILL, Duration::ZERO)];
-                    next_at = Some(Instant::now() + config.grace);
+                    next_at = Some(now() + config.grace);
                 }
                 Some(CancelReason::SecondSignal(_)) => {
                     ending = Some(Ending::Cancel);
@@ -148,7 +162,8 @@ pub(crate) async fn supervise(
                 }
                 _ => {}
             },
-            Step::Nothing => cancel_open = false,
+            Step::Nothing => {}
+            Step::Closed => cancel_open = false,
         }
     }
 }

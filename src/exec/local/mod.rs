@@ -56,6 +56,14 @@ impl Local {
         self
     }
 
+    /// Sends `signal` to the process group of every running job.
+    fn signal_all(&self, signal: nix::sys::signal::Signal) {
+        let t = self.tracked.lock().expect("never poisoned");
+        for pid in t.children.keys() {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(*pid as i32), signal);
+        }
+    }
+
     fn command(&self, request: &StartRequest<'_>) -> tokio::process::Command {
         let program = &request.spec.argv[0];
         let mut cmd = match self.paths.resolve(program) {
@@ -106,6 +114,14 @@ impl Executor for Local {
             *self.reaper.lock().expect("never poisoned") = Some(task);
         }
         Box::pin(async {})
+    }
+
+    fn suspend(&self) {
+        self.signal_all(nix::sys::signal::Signal::SIGTSTP);
+    }
+
+    fn resume(&self) {
+        self.signal_all(nix::sys::signal::Signal::SIGCONT);
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
