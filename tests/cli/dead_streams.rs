@@ -4,10 +4,10 @@
 //! a hang-up 129.
 
 use std::fs::File;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::{BOUND, Dir, clean_env, fanout_cmd, fanout_path, s, wait_until};
+use crate::util::{BOUND, Dir, fanout_cmd, fanout_path, s, terminal, wait_until};
 
 /// Runs fanout with `args`, stderr on `/dev/full` (every write to it fails with ENOSPC).
 fn with_full_stderr(args: &[&str]) -> Option<i32> {
@@ -63,10 +63,7 @@ fn a_terminal_that_goes_away_ends_the_run_with_129_and_no_crash() {
         s(&started),
         s(&rc)
     );
-    let mut script = Command::new("script");
-    let mut term = clean_env(&mut script)
-        .args(["-qfec", &inner, "/dev/null"])
-        .env("TERM", "xterm")
+    let mut term = terminal(&inner)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -2,23 +2,15 @@
 //! stopped time does not count against `--timeout`.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::{BOUND, Dir, clean_env, fanout_path, s, wait_until};
+use crate::util::{BOUND, Dir, fanout_path, read_pid, s, terminal, wait_until};
 
 /// The state letter of `pid` in /proc (`S`, `R`, `T` stopped, `Z`...), if it exists.
 fn state(pid: i32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(')')?.1.trim_start().chars().next()
-}
-
-fn read_pid(path: &std::path::Path) -> i32 {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 /// The process group of `pid`.
@@ -52,10 +44,7 @@ fn ctrl_z_stops_the_jobs_and_the_stopped_time_is_not_a_timeout() {
         s(&job),
         s(&rc)
     );
-    let mut script = Command::new("script");
-    let mut term = clean_env(&mut script)
-        .args(["-qfec", &inner, "/dev/null"])
-        .env("TERM", "xterm")
+    let mut term = terminal(&inner)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -1,16 +1,25 @@
 //! The integration tests: one binary that runs the real `fanout` in temporary directories.
 //! Every run is bounded by a timeout, so a regression fails instead of hanging CI.
 
-mod core;
+mod dead_streams;
 mod engine;
+mod environment;
+mod exec;
 mod faults;
+mod help;
+mod input;
+mod job_control;
 mod joblog;
 mod limits;
 mod observe;
-mod polish;
+mod output;
+mod process_tree;
 mod results;
-mod review;
+mod resume;
 mod signals;
+mod slots;
+mod template;
+mod usage;
 #[allow(
     dead_code,
     reason = "shared helpers: not every test module uses every one"

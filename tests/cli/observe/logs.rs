@@ -1,7 +1,8 @@
 //! Structured logs: the JSON event schema, levels and filters (`-v`, `-q`, `--log-level`,
 //! `RUST_LOG`), `--log-file`, stdout kept clean, and `--slow` lines.
 
-use super::*;
+use super::{COMMON, events, has_fields};
+use crate::util::*;
 
 #[test]
 fn every_json_log_line_parses_and_carries_the_documented_fields() {
@@ -141,10 +142,7 @@ fn logs_never_go_to_stdout() {
             ])
             .assert()
             .success();
-        assert_eq!(
-            String::from_utf8_lossy(&out.get_output().stdout),
-            "a\nb\nc\n"
-        );
+        assert_eq!(stdout_of(&out), "a\nb\nc\n");
         let err = stderr_of(&out);
         assert!(err.contains("job_finished"), "{format}: {err}");
         assert!(err.contains("SLOW job"), "{format}: {err}");
@@ -153,8 +151,8 @@ fn logs_never_go_to_stdout() {
 
 #[test]
 fn the_log_file_gets_the_lines_and_stderr_does_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("fanout.log");
+    let dir = Dir::new();
+    let log = dir.join("fanout.log");
     let out = fanout()
         .args(["--log-format", "json", "--log-file"])
         .arg(&log)
@@ -169,7 +167,7 @@ fn the_log_file_gets_the_lines_and_stderr_does_not() {
     assert_eq!(events(&lines, "run_finished").len(), 1);
 
     // Text to a file: no colour codes, even at a high level.
-    let tlog = dir.path().join("text.log");
+    let tlog = dir.join("text.log");
     fanout()
         .args(["-vv", "--log-file"])
         .arg(&tlog)
@@ -246,4 +244,56 @@ fn slow_prints_a_slow_line_at_the_default_level() {
     let err = stderr_of(&out);
     assert!(err.contains("SLOW job 1 running for "), "{err}");
     assert!(err.contains("s: sleep 1.5"), "{err}");
+}
+
+/// A misspelt level is an error, not a filter that silently turns every log line off.
+#[test]
+fn a_misspelt_log_level_is_an_error() {
+    let out = fanout()
+        .args(["--log-level", "warning", "false", ":::", "a"])
+        .assert()
+        .code(255);
+    let err = stderr_of(&out);
+    assert!(err.contains("unknown log level `warning`"), "{err}");
+    let out = fanout()
+        .args(["--no-summary", "--log-level", "warn", "false", ":::", "a"])
+        .assert()
+        .code(1);
+    assert!(stderr_of(&out).contains("job failed"));
+}
+
+/// A `--log-file` that cannot be opened says what to do; one that cannot be written
+/// (`/dev/full`) is reported once, on one line, and the jobs still run.
+#[test]
+fn log_file_errors_are_one_clear_line() {
+    let dir = Dir::new();
+    let out = fanout()
+        .args(["--log-file", s(&dir.join("missing/x.log"))])
+        .args(["echo", ":::", "a"])
+        .assert()
+        .code(255);
+    let err = stderr_of(&out);
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(
+        err.contains("give a writable path to --log-file"),
+        "{err:?}"
+    );
+
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("skipped the /dev/full half: no /dev/full here");
+        return;
+    }
+    let out = fanout()
+        .args(["--log-file", "/dev/full", "-vv", "--no-summary", "-k"])
+        .args(["echo", ":::", "a", "b", "c"])
+        .assert()
+        .success()
+        .stdout("a\nb\nc\n");
+    let err = stderr_of(&out);
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(
+        err.contains("cannot write to log file `/dev/full`"),
+        "{err:?}"
+    );
+    assert!(!err.contains("tracing-subscriber"), "{err:?}");
 }

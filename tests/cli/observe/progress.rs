@@ -1,7 +1,10 @@
 //! Progress: no bar without a terminal, the plain progress line, and the bar under a real
 //! pseudo-terminal (`script`), with output and log lines arriving whole and `NO_COLOR` obeyed.
 
-use super::*;
+use std::time::Duration;
+
+use super::{events, has_fields};
+use crate::util::*;
 
 #[test]
 fn no_bar_and_no_escape_codes_without_a_terminal() {
@@ -165,4 +168,54 @@ fn no_color_turns_colour_off_on_a_terminal() {
         !out.contains("m\x1b[0m") && !out.contains("\x1b[3"),
         "{out:?}"
     );
+}
+
+/// Every frame of the progress bar shows the counts: none is an empty bar across the line
+/// (the message used to be set after the length and position, which draw too).
+#[test]
+fn every_progress_bar_frame_shows_the_counts() {
+    let out = under_pty_env("--no-summary sleep ::: 0.3", &[("NO_COLOR", "1")]);
+    let frames: Vec<&str> = out
+        .split(['\r', '\n'])
+        .flat_map(|l| l.split("\x1b[2K"))
+        .filter(|f| f.contains("00:00:"))
+        .collect();
+    assert!(!frames.is_empty(), "no bar drawn: {out:?}");
+    for f in frames {
+        assert!(f.contains(" done, "), "a frame without counts: {f:?}");
+    }
+}
+
+/// With `:::` the input is in memory: `run_started` carries the total, and the progress line
+/// has the final total (and an ETA) from the start, not `1/1+`.
+#[test]
+fn an_in_memory_input_gives_the_total_at_once() {
+    let out = fanout()
+        .args(["-j1", "--no-summary", "--log-format", "json"])
+        .args(["--progress-interval", "100ms", "sleep", "{}"])
+        .args([":::", "2", "0", "0"])
+        .assert()
+        .success();
+    let lines = json_lines(&stderr_of(&out));
+    let started = events(&lines, "run_started");
+    let started = started.first().expect("run_started");
+    assert_eq!(started["total"], 3, "{started}");
+    // The first job runs 2 s: a line comes before anything is done.
+    let progress = events(&lines, "progress");
+    let first = progress.first().expect("a progress line");
+    assert_eq!(first["done"], 0, "{first}");
+    assert_eq!(first["total"], 3, "{first}");
+    assert_eq!(first["total_final"], true, "{first}");
+    // A streamed input does not know its length at the start.
+    let out = fanout()
+        .args(["--no-summary", "--log-format", "json", "echo"])
+        .write_stdin("a\nb\n")
+        .assert()
+        .success();
+    let err = stderr_of(&out);
+    let started = err
+        .lines()
+        .find(|l| l.contains("\"run_started\""))
+        .expect("run_started");
+    assert!(!started.contains("\"total\""), "{started}");
 }

@@ -1,7 +1,13 @@
 //! The end-of-run summary: text and JSON, hidden by `--no-summary` and `-q`, and what it says
 //! about timeouts, halts, retries, signals and a closed stdout.
 
-use super::*;
+use std::io::Read;
+use std::process::Stdio;
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+use crate::util::*;
 
 #[test]
 fn the_summary_names_counts_and_failed_jobs() {
@@ -103,8 +109,8 @@ fn the_summary_says_timed_out_halted_and_passed_on_retry() {
     let err = stderr_of(&out);
     assert!(err.ends_with("fanout: halted by --halt\n"), "{err}");
 
-    let dir = tempfile::tempdir().unwrap();
-    let flag = dir.path().join("once");
+    let dir = Dir::new();
+    let flag = dir.join("once");
     let out = fanout()
         .args([
             "--retries",
@@ -127,9 +133,9 @@ fn the_summary_says_timed_out_halted_and_passed_on_retry() {
 
 #[test]
 fn the_summary_says_when_a_signal_interrupted_the_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("started");
-    let child = std::process::Command::new(fanout_path())
+    let dir = Dir::new();
+    let marker = dir.join("started");
+    let mut child = fanout_cmd()
         .args([
             "--summary",
             "json",
@@ -138,40 +144,27 @@ fn the_summary_says_when_a_signal_interrupted_the_run() {
             "-c",
             "touch {}; sleep 30",
             ":::",
+            s(&marker),
+            s(&dir.join("never")),
         ])
-        .arg(&marker)
-        .arg(dir.path().join("never"))
-        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = pipe.read_to_string(&mut err);
+        err
+    });
     assert!(
         wait_until(BOUND, || marker.exists()),
         "the job never started"
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let mut child = child;
-    let mut err = String::new();
-    let mut pipe = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let _ = pipe.read_to_string(&mut err);
-        err
-    });
-    let mut status = None;
-    assert!(
-        wait_until(BOUND, || {
-            status = child.try_wait().unwrap();
-            status.is_some()
-        }),
-        "fanout did not end after SIGTERM"
-    );
-    assert_eq!(status.unwrap().code(), Some(143));
+    signal(&child, Signal::SIGTERM);
+    let status = wait_bounded(child, BOUND).expect("fanout did not end after SIGTERM");
+    assert_eq!(status.code(), Some(143));
     let err = reader.join().unwrap();
     let v: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
     assert_eq!(v["cancel_reason"], "signal", "{err}");
@@ -180,26 +173,22 @@ fn the_summary_says_when_a_signal_interrupted_the_run() {
     assert_eq!(v["exit_code"], 143, "{err}");
     // The scheduler was waiting for a slot for the second job: it logs that it stops.
     assert!(err.contains("starting no new jobs"), "{err}");
-    assert!(!dir.path().join("never").exists());
+    assert!(!dir.join("never").exists());
 }
 
 #[test]
 fn a_closed_stdout_ends_the_run_quietly() {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(fanout_path())
-        .args([
-            "-j2",
-            "sh",
-            "-c",
-            "sleep 0.{}; echo {}",
-            ":::",
-            "1",
-            "3",
-            "5",
-            "7",
-            "9",
-        ])
-        .env_remove("RUST_LOG")
+    // Job 1 prints at once; the others wait until the test has read that line and closed its
+    // end of the pipe (the `go` marker), so job 1's line comes first and theirs find no reader.
+    let dir = Dir::new();
+    let go = dir.join("go");
+    let job = format!(
+        "if [ {{}} != 1 ]; then {}; fi; echo {{}}",
+        wait_for_file_sh(&go)
+    );
+    let mut child = fanout_cmd()
+        .args(["-j2", "sh", "-c", &job, ":::", "1", "3", "5", "7", "9"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -211,17 +200,32 @@ fn a_closed_stdout_ends_the_run_quietly() {
         .unwrap();
     assert_eq!(first, "1\n");
     // The reader is gone (`| head -1`).
+    std::fs::write(&go, "").unwrap();
     let mut pipe = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut err = String::new();
         let _ = pipe.read_to_string(&mut err);
         err
     });
-    let mut status = None;
-    assert!(wait_until(BOUND, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    }));
-    assert_eq!(status.unwrap().code(), Some(141));
+    let status = wait_bounded(child, BOUND).expect("fanout did not end");
+    assert_eq!(status.code(), Some(141));
     assert_eq!(reader.join().unwrap(), "", "no summary, no warnings");
+}
+
+/// Past 20 failures the text summary counts the rest, without pointing at a joblog that the
+/// run may not have written.
+#[test]
+fn the_summary_does_not_promise_a_joblog_that_was_not_asked_for() {
+    let values: Vec<String> = (1..=22).map(|i| i.to_string()).collect();
+    let out = fanout()
+        .args(["--log-level", "error", "-j2", "false", ":::"])
+        .args(&values)
+        .assert()
+        .code(22);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("  ... and 2 more (--joblog or --results-json lists every job)"),
+        "{err}"
+    );
+    assert!(!err.contains("the joblog has them all"), "{err}");
 }
