@@ -1,8 +1,8 @@
 //! Faults a job brings with it: timeouts and the terminate sequence, `--slow`, retries and
 //! `--halt`. Checked through exit codes, the joblog, side files written by the jobs, /proc and
-//! the engine's events, never through log text. Signals, PID 1 and process trees are in
-//! `signals.rs`; the joblog and resume in `joblog.rs`; bad input and scarce resources in
-//! `limits.rs`.
+//! the engine's events, never through log text. Signals are in `signals.rs`, process trees
+//! and PID 1 in `process_tree.rs`, the joblog and resume in `joblog.rs` and `resume.rs`, scarce
+//! resources in `limits.rs`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,58 +15,6 @@ use crate::engine::finished;
 
 use crate::util::*;
 
-// ---- helpers shared with signals.rs and joblog.rs ----------------------------------------
-
-/// The joblog's rows after the header, split on tabs.
-pub(crate) fn joblog_rows(path: &Path) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .map(|l| l.split('\t').map(String::from).collect())
-        .collect()
-}
-
-/// The joblog row of job `seq` (panics when there is none or more than one).
-pub(crate) fn joblog_row(path: &Path, seq: u64) -> Vec<String> {
-    let rows: Vec<_> = joblog_rows(path)
-        .into_iter()
-        .filter(|r| r[0] == seq.to_string())
-        .collect();
-    assert_eq!(rows.len(), 1, "one joblog row for job {seq}: {rows:?}");
-    rows.into_iter().next().unwrap()
-}
-
-/// True while `pid` exists and is not a zombie.
-pub(crate) fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
-/// Reads a pid a job wrote to a file.
-pub(crate) fn read_pid(path: &Path) -> i32 {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("no pid in {}", path.display()))
-}
-
-/// Lines of a side file written by jobs.
-pub(crate) fn lines_of(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 // ---- timeouts and the terminate sequence --------------------------------------------------
 
