@@ -132,6 +132,55 @@ fn extras(argv: &[std::ffi::OsString]) -> Option<u8> {
                 }
             }
         }
+        Some("timeline") => Some(timeline(&argv[2..])),
         _ => None,
+    }
+}
+
+/// `fanout timeline JOBLOG|RESULTS.jsonl -o run.svg|run.html`: draws a finished run as a Gantt
+/// chart (`fanout::report::timeline`). Two arguments, so no clap table of its own.
+fn timeline(args: &[std::ffi::OsString]) -> u8 {
+    const USAGE: &str = "usage: fanout timeline JOBLOG|RESULTS.jsonl -o run.svg|run.html";
+    let usage = |msg: &str| {
+        say("fanout: error: ", &format!("{msg}; {USAGE}"));
+        exit::SETUP_ERROR as u8
+    };
+    let (mut input, mut output) = (None, None);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.to_str() {
+            Some("-h" | "--help") => {
+                let help = format!(
+                    "{USAGE}\n\nDraws the jobs of a joblog (fanout's or GNU parallel's) or a --results-json file:\none row per slot, one bar per job, coloured by outcome; .html is one self-contained page.\n"
+                );
+                let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), help.as_bytes());
+                return 0;
+            }
+            Some("-o" | "--output") => match rest.next() {
+                Some(path) => output = Some(std::path::PathBuf::from(path)),
+                None => return usage("`-o` needs the picture's file name"),
+            },
+            Some(s) if s.starts_with("--output=") => output = Some(s["--output=".len()..].into()),
+            Some(s) if s.starts_with('-') && s.len() > 1 => {
+                return usage(&format!("unknown option `{s}` for timeline"));
+            }
+            _ if input.is_none() => input = Some(std::path::PathBuf::from(arg)),
+            _ => {
+                return usage(&format!(
+                    "one input file only (got `{}` too)",
+                    arg.to_string_lossy()
+                ));
+            }
+        }
+    }
+    let (Some(input), Some(output)) = (input, output) else {
+        return usage("timeline needs a joblog or results file and `-o FILE`");
+    };
+    match fanout::report::timeline::render(&input, &output) {
+        Ok(()) => 0,
+        Err(e) => {
+            say("fanout: error: ", &e.to_string());
+            exit::SETUP_ERROR as u8
+        }
     }
 }

@@ -19,6 +19,7 @@ mod standard;
 pub(crate) mod summary;
 #[cfg(feature = "cli")]
 pub mod term;
+pub mod timeline;
 
 pub use json::ResultsError;
 pub use log::SCHEMA_VERSION;

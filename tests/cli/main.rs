@@ -19,6 +19,7 @@ mod resume;
 mod signals;
 mod slots;
 mod template;
+mod timeline;
 mod usage;
 #[allow(
     dead_code,
