@@ -1,6 +1,6 @@
 //! The engine's configuration: plain data built by `cli/` (or by a library user), with no clap
 //! types. The small policy types it holds (halt, terminate sequence, retries, output mode) and
-//! their parsers are in [`policy`], re-exported here, so the engine and its tests can use them
+//! their parsers are in `policy`, re-exported here, so the engine and its tests can use them
 //! without the CLI.
 
 mod policy;

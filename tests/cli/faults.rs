@@ -15,7 +15,6 @@ use crate::engine::finished;
 
 use crate::util::*;
 
-
 // ---- timeouts and the terminate sequence --------------------------------------------------
 
 #[test]

@@ -134,11 +134,7 @@ fn results_json_to_stdout_is_the_only_thing_on_stdout() {
 #[test]
 fn resume_appends_to_results_json_after_cutting_a_torn_line() {
     let dir = Dir::new();
-    let (file, log, ok) = (
-        dir.join("r.jsonl"),
-        dir.join("log"),
-        dir.join("ok"),
-    );
+    let (file, log, ok) = (dir.join("r.jsonl"), dir.join("log"), dir.join("ok"));
     let job = format!("[ {{}} != 2 ] || [ -e {} ]", ok.display());
     let run = |extra: &[&str]| {
         let mut cmd = fanout();

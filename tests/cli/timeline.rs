@@ -322,7 +322,7 @@ fn a_hundred_thousand_jobs_stay_small_and_quick_and_every_job_is_counted() {
     let took = started.elapsed();
     assert!(svg.len() < 5_000_000, "{} bytes", svg.len());
     // Loose: a debug build on a slow machine (a release build takes well under a second).
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(took < Duration::from_secs(60), "took {took:?}");
     let pic = picture(&svg);
     assert!(pic.bars.len() <= 8_000, "{} shapes", pic.bars.len());
     assert_eq!(pic.bars.iter().map(|b| b.jobs).sum::<u64>(), 100_000);
@@ -352,7 +352,7 @@ fn a_hundred_thousand_jobs_stay_small_and_quick_and_every_job_is_counted() {
     let html = timeline(&rj, &dir.join("big.html"));
     let took = started.elapsed();
     assert!(html.len() < 5_000_000, "{} bytes", html.len());
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(took < Duration::from_secs(60), "took {took:?}");
     assert_eq!(picture(&html).labels.len(), 8, "one row per slot");
 }
 
@@ -413,7 +413,7 @@ fn the_svg_renders_to_a_png() {
         .args([s(&dir.join("big.svg")), "-o", s(&dir.join("big.png"))])
         .assert()
         .success();
-    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(60));
     assert!(png_size(&std::fs::read(dir.join("big.png")).unwrap()).1 >= 150);
 }
 
