@@ -36,6 +36,28 @@ pub enum SetupError {
     /// The joblog would overwrite an input file.
     #[error("`{}` is both an input file and the joblog: give them different paths", .0.display())]
     JoblogIsInput(PathBuf),
+    /// `--resume`: a job in the joblog renders to another command now.
+    #[error(
+        "cannot resume: job {seq} ran `{logged}` but is now `{now}`, so the input or the command changed since the joblog was written; resume with the same input and command, drop --resume to start afresh, or give --resume-force to skip jobs by sequence number anyway"
+    )]
+    ResumeMismatch {
+        /// The first job whose command differs.
+        seq: u64,
+        /// Its command in the joblog (tabs, newlines escaped; bytes not UTF-8 as `\xNN`).
+        logged: String,
+        /// Its command now, written the same way.
+        now: String,
+    },
+    /// `--resume`: the joblog has more jobs than the input now gives.
+    #[error(
+        "cannot resume: the joblog has job {logged} but the input now gives only {now} job(s), so it changed since the joblog was written; resume with the same input, drop --resume to start afresh, or give --resume-force to skip jobs by sequence number anyway"
+    )]
+    ResumeInputShorter {
+        /// The highest seq in the joblog.
+        logged: u64,
+        /// How many jobs the input gives.
+        now: u64,
+    },
 }
 
 /// What stopped a run after it had started. The jobs that finished are in the joblog and the

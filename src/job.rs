@@ -158,10 +158,10 @@ pub struct JobRecord {
     pub place: Arc<str>,
     /// The last attempt's handle (its pid here); `None` when it never started.
     pub handle: Option<Handle>,
-    /// The arguments (display form); shared, so copies of a record cost no copy of it.
-    pub args: Arc<str>,
-    /// The command (display form).
-    pub command: Arc<str>,
+    /// The arguments, space separated; shared, so copies of a record cost no copy of it.
+    pub args: Text,
+    /// The command ([`JobSpec::display_bytes`]), byte for byte in [`Text::as_bytes`].
+    pub command: Text,
     /// What became of the last attempt.
     pub outcome: JobOutcome,
     /// When the last attempt started (wall clock).
@@ -174,6 +174,94 @@ pub struct JobRecord {
     pub stdout_bytes: u64,
     /// Bytes the last attempt wrote to stderr.
     pub stderr_bytes: u64,
+}
+
+/// A job's arguments or command as people read it (lossy UTF-8, [`Text::as_str`], also
+/// through `Deref`) and as it really is ([`Text::as_bytes`]), for the joblog and the results
+/// files, which keep names byte for byte. Cheap to clone; the bytes are held apart only when
+/// they are not valid UTF-8.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Text {
+    text: Arc<str>,
+    /// The exact bytes, only when `text` is a lossy rendering of them.
+    raw: Option<Arc<[u8]>>,
+}
+
+impl Text {
+    /// Text from raw bytes: as is when they are UTF-8, else lossy with the bytes kept.
+    pub fn from_bytes(bytes: Vec<u8>) -> Text {
+        match String::from_utf8(bytes) {
+            Ok(s) => Text::from(s),
+            Err(e) => {
+                let raw: Arc<[u8]> = e.into_bytes().into();
+                Text {
+                    text: String::from_utf8_lossy(&raw).into(),
+                    raw: Some(raw),
+                }
+            }
+        }
+    }
+
+    /// The text (lossy where the bytes are not UTF-8).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The exact bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.raw.as_deref().unwrap_or(self.text.as_bytes())
+    }
+
+    /// The exact bytes when they are not valid UTF-8 (so [`Text::as_str`] lost some).
+    pub fn non_utf8_bytes(&self) -> Option<&[u8]> {
+        self.raw.as_deref()
+    }
+
+    /// The text as a shared string, for events that carry it.
+    pub fn shared(&self) -> &Arc<str> {
+        &self.text
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text {
+            text: s.into(),
+            raw: None,
+        }
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text {
+            text: s.into(),
+            raw: None,
+        }
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.raw {
+            None => fmt::Debug::fmt(&*self.text, f),
+            Some(raw) => write!(f, "b\"{}\"", raw.escape_ascii()),
+        }
+    }
 }
 
 /// How a running attempt is known in records, events and logs: a pid on this machine, a
@@ -203,5 +291,26 @@ impl fmt::Display for Handle {
             Handle::Pid(p) => p.fmt(f),
             Handle::Named(n) => f.write_str(n),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_keeps_bytes_that_are_not_utf8() {
+        let plain = Text::from_bytes(b"echo a".to_vec());
+        assert_eq!(
+            (plain.as_str(), plain.as_bytes()),
+            ("echo a", &b"echo a"[..])
+        );
+        assert_eq!(plain.non_utf8_bytes(), None);
+        let raw = Text::from_bytes(b"echo caf\xe9".to_vec());
+        assert_eq!(raw.as_str(), "echo caf\u{fffd}");
+        assert_eq!(raw.as_bytes(), b"echo caf\xe9");
+        assert_eq!(raw.non_utf8_bytes(), Some(&b"echo caf\xe9"[..]));
+        assert_eq!(format!("{raw:?}"), r#"b"echo caf\xe9""#);
+        assert_eq!(Text::from("x"), Text::from_bytes(b"x".to_vec()));
     }
 }

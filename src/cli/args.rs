@@ -189,6 +189,12 @@ pub struct Cli {
     #[arg(help_heading = "Joblog and results")]
     resume_failed: bool,
 
+    /// With --resume or --resume-failed: skip by sequence number alone, without checking that
+    /// each job in the joblog still renders to the command it ran
+    #[arg(long = "resume-force", env = "FANOUT_RESUME_FORCE")]
+    #[arg(help_heading = "Joblog and results")]
+    resume_force: bool,
+
     /// Write one JSON object per finished job, with its output, to FILE (- for stdout)
     #[arg(
         long = "results-json",
@@ -328,6 +334,11 @@ impl Cli {
         } else {
             ResumeMode::Off
         };
+        if self.resume_force && resume == ResumeMode::Off {
+            return Err(
+                "--resume-force only changes how --resume and --resume-failed check the joblog: add one of them, or drop --resume-force".into(),
+            );
+        }
         let summary = if self.no_summary || self.quiet > 0 {
             SummaryMode::Off
         } else {
@@ -380,6 +391,7 @@ impl Cli {
             grace: self.grace,
             joblog: self.joblog,
             resume,
+            resume_force: self.resume_force,
             capture,
             reap_orphans: true,
             job_control: true,

@@ -53,6 +53,9 @@ pub struct Config {
     pub joblog: Option<PathBuf>,
     /// Which jobs already in the joblog are skipped (`--resume`, `--resume-failed`).
     pub resume: ResumeMode,
+    /// Resume without checking that each job in the joblog renders to the command it ran then
+    /// (`--resume-force`): skip by sequence number alone.
+    pub resume_force: bool,
     /// Keep each job's whole output for the results writers (set when results are asked for).
     pub capture: bool,
     /// Make this process a child subreaper and reap, end and sweep up orphans that jobs leave
@@ -86,6 +89,7 @@ impl Default for Config {
             grace: Duration::from_secs(5),
             joblog: None,
             resume: ResumeMode::Off,
+            resume_force: false,
             capture: false,
             reap_orphans: false,
             job_control: false,

@@ -74,6 +74,8 @@ pub(crate) enum ArgStream {
     Lines(LineReader),
     /// Several sources, held in memory, combined lazily.
     Combined(Combined),
+    /// Values already read (to check a `--resume` against the joblog), then the rest.
+    Replay(std::vec::IntoIter<Vec<Vec<u8>>>, Box<ArgStream>),
 }
 
 impl Iterator for ArgStream {
@@ -83,6 +85,7 @@ impl Iterator for ArgStream {
         match self {
             ArgStream::Lines(r) => r.next().map(|l| l.map(|v| vec![v])),
             ArgStream::Combined(c) => c.next().map(Ok),
+            ArgStream::Replay(front, rest) => front.next().map(Ok).or_else(|| rest.next()),
         }
     }
 }
@@ -93,6 +96,21 @@ impl ArgStream {
         match self {
             ArgStream::Lines(_) => None,
             ArgStream::Combined(c) => Some(c.remaining()),
+            ArgStream::Replay(front, rest) => rest.known_len().map(|n| n + front.len() as u64),
+        }
+    }
+
+    /// `front`, values already read from `rest`, then the rest: the same stream as before.
+    pub fn replay(front: Vec<Vec<Vec<u8>>>, rest: ArgStream) -> ArgStream {
+        ArgStream::Replay(front.into_iter(), Box::new(rest))
+    }
+
+    /// Whether the values come from a stream (a file, stdin) that may block, not from memory.
+    pub fn is_stream(&self) -> bool {
+        match self {
+            ArgStream::Lines(_) => true,
+            ArgStream::Combined(_) => false,
+            ArgStream::Replay(_, rest) => rest.is_stream(),
         }
     }
 
@@ -101,6 +119,9 @@ impl ArgStream {
         match self {
             ArgStream::Lines(r) => r.has_buffered_value(),
             ArgStream::Combined(_) => true,
+            ArgStream::Replay(front, rest) => {
+                !front.as_slice().is_empty() || rest.has_buffered_value()
+            }
         }
     }
 

@@ -15,6 +15,10 @@
 //! joblog and `--results-json` use the same number. Every file is written to a temporary name
 //! and renamed, so none is ever half-written; `exitval` is removed first and written last, so a
 //! job directory without it is one whose results are incomplete. A rerun overwrites.
+//!
+//! Only a directory of ours is written into: DIR must be new, empty or hold nothing but job
+//! directories, and in a world-writable sticky directory (`/tmp`) it must be a real directory
+//! of our own, not a symlink. The `cmd` and `args` files hold the bytes as they are.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,6 +27,7 @@ use super::json::{RecordFields, ResultsError};
 use crate::job::JobRecord;
 use crate::report::events::RunEvent;
 use crate::report::{ReportError, Reporter};
+use crate::results::files::{self, GuardError};
 
 /// Writes a directory per finished job.
 pub struct ResultsDir {
@@ -30,12 +35,37 @@ pub struct ResultsDir {
 }
 
 impl ResultsDir {
-    /// Creates DIR (and its parents) if needed.
+    /// Creates DIR (and its parents) if needed, and checks that it is ours to write into.
     pub fn create(root: &Path) -> Result<ResultsDir, ResultsError> {
-        std::fs::create_dir_all(root).map_err(|source| ResultsError::CreateDir {
+        let err = |source| ResultsError::CreateDir {
             path: root.to_owned(),
             source,
+        };
+        // Checked before anything is created in it: a planted symlink is never followed far.
+        if files::sticky_world_writable(&files::parent_of(root))
+            && std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Err(planted(root, files::parent_of(root), "a symbolic link"));
+        }
+        std::fs::create_dir_all(root).map_err(err)?;
+        files::check_dir(root).map_err(|e| match e {
+            GuardError::Planted { dir, what } => planted(root, dir, what),
+            GuardError::Io(source) => err(source),
         })?;
+        for entry in std::fs::read_dir(root).map_err(err)? {
+            let entry = entry.map_err(err)?;
+            let name = entry.file_name();
+            // Named by a seq: a job's (a file there is an error when that job is written).
+            let is_seq = name
+                .to_str()
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if !is_seq {
+                return Err(ResultsError::DirNotOurs {
+                    path: root.to_owned(),
+                    entry: name.to_string_lossy().into_owned(),
+                });
+            }
+        }
         Ok(ResultsDir {
             root: root.to_owned(),
         })
@@ -63,14 +93,15 @@ impl ResultsDir {
             (None, Some(sig)) => crate::exit::for_signal(sig),
             (None, None) => -1,
         };
+        let line = |b: &[u8]| [b, b"\n"].concat();
         let (cmd, args, status) = (
-            format!("{}\n", r.command),
-            format!("{}\n", r.args),
+            line(r.command.as_bytes()),
+            line(r.args.as_bytes()),
             format!("{status}\n"),
         );
         let files: [(&str, &[u8]); 6] = [
-            ("cmd", cmd.as_bytes()),
-            ("args", args.as_bytes()),
+            ("cmd", &cmd),
+            ("args", &args),
             ("stdout", stdout),
             ("stderr", stderr),
             ("result.json", &meta),
@@ -84,11 +115,28 @@ impl ResultsDir {
     }
 }
 
+fn planted(root: &Path, dir: PathBuf, what: &'static str) -> ResultsError {
+    ResultsError::Planted {
+        flag: "--results",
+        path: root.to_owned(),
+        dir,
+        what,
+    }
+}
+
 /// Writes `data` to `dir/name` through a temporary file and a rename: readers see the old file
 /// or the new one, never a part.
 fn write_whole(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
+    // A fresh file (O_EXCL never follows a symlink): a leftover of a crash is removed first.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
     f.write_all(data)?;
     drop(f);
     std::fs::rename(&tmp, dir.join(name))

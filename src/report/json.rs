@@ -5,9 +5,14 @@
 //! to stdout (through the console, which then prints no job stdout).
 //!
 //! Output that is valid UTF-8 is stored as text (`"stdout_encoding": "utf8"`); anything else
-//! as standard base64 (`"stdout_encoding": "base64"`), so every byte comes back.
+//! as standard base64 (`"stdout_encoding": "base64"`), so every byte comes back. Arguments and
+//! commands that are not valid UTF-8 get `args_base64`/`command_base64` beside their lossy text.
+//!
+//! A fresh run truncates only a file that is empty or whose first line is one of ours (starts
+//! with `{"seq":`), and never follows a symlink in a world-writable sticky directory; the file
+//! is synced to disk when the run ends.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -19,6 +24,7 @@ use crate::job::JobRecord;
 use crate::report::console::Console;
 use crate::report::events::RunEvent;
 use crate::report::{ReportError, Reporter};
+use crate::results::files::{self, GuardError};
 
 /// A results file that cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +49,46 @@ pub enum ResultsError {
         #[source]
         source: std::io::Error,
     },
+    /// A fresh `--results-json` would truncate a file that is not a results file of ours.
+    #[error(
+        "refusing to overwrite `{path}`: it is not empty and not a fanout results file (its first line is not a JSON object starting with \"seq\"); give another --results-json path, or remove the file first if it may be lost"
+    )]
+    JsonNotOurs {
+        /// The file, as given.
+        path: PathBuf,
+    },
+    /// A results path is a symlink (or a directory of another user) in a world-writable sticky
+    /// directory, which anyone could have planted there.
+    #[error(
+        "refusing to write {flag} `{path}`: it is {what} in the world-writable directory `{dir}`, which anyone could have planted there; give a path outside such a directory (or the link's target itself)"
+    )]
+    Planted {
+        /// The flag it was given to.
+        flag: &'static str,
+        /// The path, as given.
+        path: PathBuf,
+        /// The world-writable sticky directory it is in.
+        dir: PathBuf,
+        /// What it is.
+        what: &'static str,
+    },
+    /// The `--results` directory holds something that is not a job's results.
+    #[error(
+        "refusing to write results into `{path}`: it holds `{entry}`, which is not a job's results directory (named by its sequence number); give an empty or new directory to --results"
+    )]
+    DirNotOurs {
+        /// The directory, as given.
+        path: PathBuf,
+        /// The first entry in it that is not ours.
+        entry: String,
+    },
     /// fanout's own stdout cannot be used.
     #[error("cannot use stdout: {0}")]
     Stdout(#[source] std::io::Error),
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// A captured stream as JSON: text when it is UTF-8, base64 otherwise.
@@ -65,7 +108,13 @@ pub struct RecordFields<'a> {
     pub seq: u64,
     pub slot: u32,
     pub args: &'a str,
+    /// The arguments' bytes in base64, only when they are not valid UTF-8 (`args` is lossy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub args_base64: Option<String>,
     pub command: &'a str,
+    /// The command's bytes in base64, only when they are not valid UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_base64: Option<String>,
     pub outcome: &'static str,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
@@ -89,7 +138,9 @@ impl<'a> RecordFields<'a> {
             seq: r.id.0,
             slot: r.slot,
             args: &r.args,
+            args_base64: r.args.non_utf8_bytes().map(base64_of),
             command: &r.command,
+            command_base64: r.command.non_utf8_bytes().map(base64_of),
             outcome: r.outcome.name(),
             exit_code: r.outcome.exit_code(),
             signal: r.outcome.signal(),
@@ -145,9 +196,13 @@ pub struct JsonResults {
     path: PathBuf,
 }
 
+/// How every line of ours starts: the first field of [`RecordFields`].
+const OURS: &[u8] = b"{\"seq\":";
+
 impl JsonResults {
     /// Opens the results file: truncated, or on `--resume` appended to after its torn tail (a
-    /// crash mid-line) is cut. `-` writes to stdout through `console`.
+    /// crash mid-line) is cut. Either way an existing file must be one of ours. `-` writes to
+    /// stdout through `console`.
     pub fn open(path: &Path, resume: bool, console: &Console) -> Result<JsonResults, ResultsError> {
         if path.as_os_str() == "-" {
             return Ok(JsonResults {
@@ -159,24 +214,45 @@ impl JsonResults {
             path: path.to_owned(),
             source,
         };
-        let file = if resume {
-            let mut f = OpenOptions::new()
-                .read(true)
-                .append(true)
-                .create(true)
-                .open(path)
-                .map_err(err)?;
-            let keep = complete_len(&mut f).map_err(err)?;
-            if f.metadata().map_err(err)?.len() > keep {
-                f.set_len(keep).map_err(err)?;
-            }
-            f
+        let mut f = files::open_for_write(path).map_err(|e| match e {
+            GuardError::Planted { dir, what } => ResultsError::Planted {
+                flag: "--results-json",
+                path: path.to_owned(),
+                dir,
+                what,
+            },
+            GuardError::Io(source) => err(source),
+        })?;
+        if !OURS.starts_with(&files::head(&f, OURS.len()).map_err(err)?) {
+            return Err(ResultsError::JsonNotOurs {
+                path: path.to_owned(),
+            });
+        }
+        let keep = if resume {
+            complete_len(&mut f).map_err(err)?
         } else {
-            File::create(path).map_err(err)?
+            0
         };
+        let meta = f.metadata().map_err(err)?;
+        if meta.is_file() && meta.len() > keep {
+            f.set_len(keep).map_err(err)?;
+        }
         Ok(JsonResults {
-            sink: Sink::File(file),
+            sink: Sink::File(f),
             path: path.to_owned(),
+        })
+    }
+
+    /// Makes the lines written so far durable (the run has ended, or was interrupted).
+    fn sync(&self) -> Result<(), ReportError> {
+        let Sink::File(f) = &self.sink else {
+            return Ok(());
+        };
+        files::sync(f).map_err(|e| {
+            ReportError::Fatal(format!(
+                "cannot sync results file `{}` to disk: {e}; its last lines may not survive a power cut",
+                self.path.display()
+            ))
         })
     }
 }
@@ -204,6 +280,9 @@ fn complete_len(f: &mut File) -> std::io::Result<u64> {
 
 impl Reporter for JsonResults {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
+        if let RunEvent::RunFinished { .. } = event {
+            return self.sync();
+        }
         let RunEvent::JobFinished {
             record,
             stdout,

@@ -6,7 +6,9 @@
 //! folded, whenever it fills, into counts, the slowest jobs and the failed ones. Every failed
 //! job is kept (up to [`KEEP_FAILED`]) so the summary can name it.
 
+pub(crate) mod files;
 pub(crate) mod joblog;
+pub(crate) mod lock;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

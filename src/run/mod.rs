@@ -19,6 +19,7 @@
 
 mod dry;
 mod prepare;
+mod resume;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,6 +149,9 @@ impl Prepared {
             },
         )
         .await;
+        // Every line is written; make them durable (also when a signal ended the run), so a
+        // finish that was reported survives a power cut.
+        let synced = joblog.as_ref().map_or(Ok(()), |j| j.sync());
         if let Some(t) = ticker {
             // The ticker holds a sender: it must be gone for the reporter thread to end.
             t.abort();
@@ -170,6 +174,7 @@ impl Prepared {
         if let Some(e) = joblog.and_then(|j| j.take_failure()) {
             return Err(e.into());
         }
+        synced?;
         for e in errors {
             if let ReportError::Fatal(_) = e {
                 return Err(RunError::Report(e));

@@ -1,13 +1,13 @@
 //! Everything that can be checked before the first job: the template, the `--tagstring`
-//! template, the input sources and the joblog (read for `--resume`, then opened). Every
-//! problem here is a [`SetupError`] (exit 255).
+//! template, the input sources and the joblog (locked, read for `--resume` and checked against
+//! this run's jobs, then started). Every problem here is a [`SetupError`] (exit 255).
 
 use std::collections::HashSet;
 
 use crate::config::{Config, ResumeMode, Tag};
 use crate::error::SetupError;
 use crate::input::{ArgStream, SourceKind};
-use crate::results::joblog::{self, JoblogWriter};
+use crate::results::joblog::{Done, JoblogFile, JoblogWriter};
 use crate::template::{ShellMode, Template};
 
 /// The checked parts of a run: nothing here has started a job yet.
@@ -40,27 +40,42 @@ pub(crate) fn check(config: &Config) -> Result<Parts, SetupError> {
             return Err(SetupError::JoblogIsInput(p.clone()));
         }
     }
-    let (skip, joblog) = match &config.joblog {
+    let resume = config.resume != ResumeMode::Off;
+    // The joblog is locked before it is read or truncated, so a second run on it stops here,
+    // before it touches it.
+    let (done, file) = match &config.joblog {
         Some(path) if config.dry_run => (
-            match config.resume {
-                ResumeMode::Off => HashSet::new(),
-                mode => joblog::read_done(path, mode)?.0,
+            if resume {
+                Done::read(path)?
+            } else {
+                Done::default()
             },
             None,
         ),
         Some(path) => {
-            let (skip, valid) = match config.resume {
-                ResumeMode::Off => (HashSet::new(), None),
-                mode => {
-                    let (skip, valid) = joblog::read_done(path, mode)?;
-                    (skip, Some(valid))
-                }
+            let file = JoblogFile::open(path)?;
+            let done = if resume {
+                file.read_done()?
+            } else {
+                Done::default()
             };
-            (skip, Some(JoblogWriter::open(path, valid)?))
+            (done, Some(file))
         }
-        None => (HashSet::new(), None),
+        None => (Done::default(), None),
     };
-    let input = ArgStream::open(&config.sources, config.separator)?;
+    let skip = match config.resume {
+        ResumeMode::Off => HashSet::new(),
+        mode => done.skip(mode),
+    };
+    let mut input = ArgStream::open(&config.sources, config.separator)?;
+    if resume && !config.resume_force {
+        input = super::resume::check(&template, input, &done, &skip)?;
+    }
+    // Truncated or cut only now that everything else is known to be right.
+    let joblog = match file {
+        Some(f) => Some(f.start(resume.then_some(done.valid))?),
+        None => None,
+    };
     Ok(Parts {
         template,
         tag,

@@ -32,19 +32,17 @@ const BATCH: usize = 64;
 
 impl Feed {
     pub fn new(input: ArgStream, depth: usize) -> Feed {
-        match input {
-            ArgStream::Combined(_) => Feed::Inline(input),
-            ArgStream::Lines(_) => {
-                let (tx, rx) = mpsc::channel(depth.div_ceil(BATCH).max(2));
-                std::thread::Builder::new()
-                    .name("fanout-input".into())
-                    .spawn(move || read_batches(input, tx))
-                    .expect("spawning the input thread");
-                Feed::Thread {
-                    rx,
-                    batch: Vec::new().into_iter(),
-                }
-            }
+        if !input.is_stream() {
+            return Feed::Inline(input);
+        }
+        let (tx, rx) = mpsc::channel(depth.div_ceil(BATCH).max(2));
+        std::thread::Builder::new()
+            .name("fanout-input".into())
+            .spawn(move || read_batches(input, tx))
+            .expect("spawning the input thread");
+        Feed::Thread {
+            rx,
+            batch: Vec::new().into_iter(),
         }
     }
 

@@ -13,7 +13,7 @@ use super::places::Placement;
 use super::supervise::supervise;
 use crate::config::OutputMode;
 use crate::exec::{Attempt, StartError, StartRequest};
-use crate::job::{Job, JobOutcome, JobRecord, JobSpec};
+use crate::job::{Job, JobOutcome, JobRecord, JobSpec, Text};
 use crate::report::events::{RunEvent, Stream};
 
 /// How long a finished attempt's output may stay open (held by something it left behind)
@@ -49,8 +49,8 @@ struct JobCtx<'a> {
     job: &'a Job,
     slot: u32,
     spec: JobSpec,
-    command: Arc<str>,
-    args: Arc<str>,
+    command: Text,
+    args: Text,
     tag: Option<Arc<[u8]>>,
 }
 
@@ -70,8 +70,8 @@ pub(crate) async fn run_job(
         shared,
         job: &job,
         slot,
-        command: spec.display().into(),
-        args: job.args_display().into(),
+        command: Text::from_bytes(spec.display_bytes()),
+        args: Text::from_bytes(job.args.join(&b' ')),
         tag: match (&shared.config.tag, &shared.tag) {
             (_, Some(t)) => Some(t.render_plain(&job, slot).into()),
             (Some(crate::config::Tag::Args), None) => Some(job.args.join(&b' ').into()),
@@ -159,8 +159,8 @@ impl JobCtx<'_> {
                 place: placement.name.clone(),
                 handle: handle.clone(),
                 attempt,
-                args: self.args.clone(),
-                command: self.command.clone(),
+                args: self.args.shared().clone(),
+                command: self.command.shared().clone(),
             })
             .await;
         let (stdout, stderr) = running.take_output();
@@ -168,7 +168,13 @@ impl JobCtx<'_> {
         tokio::pin!(reading);
         let mut captured = None;
         let ended = {
-            let waiting = supervise(shared, running.as_mut(), self.job.id, &self.command, t0);
+            let waiting = supervise(
+                shared,
+                running.as_mut(),
+                self.job.id,
+                self.command.shared(),
+                t0,
+            );
             tokio::pin!(waiting);
             loop {
                 tokio::select! {

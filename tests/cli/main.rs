@@ -10,6 +10,7 @@ mod help;
 mod input;
 mod job_control;
 mod joblog;
+mod joblog_safety;
 mod limits;
 mod observe;
 mod output;
