@@ -36,6 +36,20 @@ pub enum SetupError {
     /// The joblog would overwrite an input file.
     #[error("`{}` is both an input file and the joblog: give them different paths", .0.display())]
     JoblogIsInput(PathBuf),
+    /// Processes of an earlier run on this joblog are still alive (its fanout was killed and
+    /// they were not ended): the jobs they belong to would run a second time beside them.
+    #[error(
+        "jobs of an earlier run on `{}` are still running{holders} and hold `{}`: wait for them to end or end them (`fuser -k {}`), then run again",
+        joblog.display(), lock.display(), lock.display()
+    )]
+    EarlierJobsRunning {
+        /// The joblog.
+        joblog: PathBuf,
+        /// `<joblog>.live`, which every process of a run holds open.
+        lock: PathBuf,
+        /// Who holds it, for the message: ` (pid 12 sleep, pid 14 sh and 3 more)`, or empty.
+        holders: String,
+    },
     /// `--resume`: a job in the joblog renders to another command now.
     #[error(
         "cannot resume: job {seq} ran `{logged}` but is now `{now}`, so the input or the command changed since the joblog was written; resume with the same input and command, drop --resume to start afresh, or give --resume-force to skip jobs by sequence number anyway"

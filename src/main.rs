@@ -10,6 +10,10 @@ use fanout::{Cancel, Run, exit, signals};
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Started as a run's guard (it ends the jobs if fanout is killed): be only that.
+    if let Some(code) = fanout::exec::main_if_guard(&argv) {
+        return ExitCode::from(code);
+    }
     if let Some(code) = extras(&argv) {
         return ExitCode::from(code);
     }

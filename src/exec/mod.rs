@@ -16,7 +16,8 @@
 //!   delivering a signal to everything it started, waiting for its end, and getting back
 //!   output streams that something it left behind still holds open.
 //! - [`Executor::open`] and [`Executor::close`]: what the backend needs around a run (the
-//!   local one reaps orphans as a subreaper; a Slurm one would hold an allocation).
+//!   local one reaps orphans as a subreaper and starts the guard that ends the jobs if fanout
+//!   is killed, see [`main_if_guard`]; a Slurm one would hold an allocation).
 //!
 //! [`Local`] runs jobs on this machine; `fake` (tests, and the `testing` feature) starts no
 //! process at all and plays scripted attempts, which is how the runner's timing is tested.
@@ -26,7 +27,8 @@ pub mod fake;
 mod local;
 
 pub use crate::job::Handle;
-pub use local::Local;
+pub use local::{Local, main_if_guard};
+pub(crate) use local::claim_joblog;
 pub use nix::sys::signal::Signal;
 
 use std::fmt;

@@ -80,6 +80,14 @@ impl Run {
     /// sources, the joblog (and opens it) and the results files.
     pub fn prepare(self) -> Result<Prepared, SetupError> {
         let parts = prepare::check(&self.config)?;
+        // Jobs run here (the default executor): wait for, or refuse, processes of an earlier
+        // run on this joblog that are still alive, which a resumed run would start again.
+        let marker = match &self.config.joblog {
+            Some(path) if self.executor.is_none() && !self.config.dry_run => {
+                crate::exec::claim_joblog(path)?
+            }
+            _ => None,
+        };
         let mut reporters = Vec::new();
         let mut tick_every = None;
         if let Some(options) = &self.standard
@@ -92,7 +100,13 @@ impl Run {
         reporters.extend(self.reporters);
         let executor = self
             .executor
-            .unwrap_or_else(|| Arc::new(Local::new().reap_orphans(self.config.reap_orphans)));
+            .unwrap_or_else(|| {
+                Arc::new(
+                    Local::new()
+                        .reap_orphans(self.config.reap_orphans)
+                        .marker(marker),
+                )
+            });
         Ok(Prepared {
             config: self.config,
             executor,

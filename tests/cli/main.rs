@@ -13,6 +13,7 @@ mod joblog;
 mod joblog_safety;
 mod limits;
 mod observe;
+mod orphans;
 mod output;
 mod process_tree;
 mod results;

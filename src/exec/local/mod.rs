@@ -6,7 +6,14 @@
 //! Descendants that escape the group are handled here too ([`reaper`]): fanout becomes a
 //! child subreaper, ends the orphans of finished jobs, reaps zombies as PID 1, and ends the
 //! processes that keep a finished job's pipes open.
+//!
+//! Nothing of a run outlives fanout, even when fanout is killed with SIGKILL: every job
+//! inherits the run's marker ([`live`], `<joblog>.live` when there is a joblog, which also
+//! tells a resumed run whether jobs of an earlier one are still alive), and a guard process
+//! ([`guard`]) ends whatever holds it when fanout dies.
 
+mod guard;
+mod live;
 mod path;
 mod process;
 mod reaper;
@@ -18,6 +25,10 @@ use futures::future::BoxFuture;
 
 use super::{Attempt, Executor, Place, StartError, StartRequest};
 use crate::job::JobSpec;
+use guard::Guard;
+pub use guard::main_if_guard;
+use live::Marker;
+pub(crate) use live::claim_joblog;
 use path::PathCache;
 use process::LocalAttempt;
 use reaper::TrackedSet;
@@ -29,6 +40,9 @@ pub struct Local {
     tracked: TrackedSet,
     reap_orphans: bool,
     reaper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The marker every job inherits (`<joblog>.live`, or a memfd made for the guard).
+    marker: Mutex<Option<Marker>>,
+    guard: Mutex<Option<Guard>>,
 }
 
 impl Default for Local {
@@ -45,6 +59,47 @@ impl Local {
             tracked: TrackedSet::default(),
             reap_orphans: false,
             reaper: Mutex::new(None),
+            marker: Mutex::new(None),
+            guard: Mutex::new(None),
+        }
+    }
+
+    /// Holds `marker` (claimed beside the joblog by `Run::prepare`) for the run, so every job
+    /// inherits it.
+    pub(crate) fn marker(self, marker: Option<Marker>) -> Local {
+        *self.marker.lock().expect("never poisoned") = marker;
+        self
+    }
+
+    /// Starts the run's guard, when this program can be one ([`main_if_guard`]). Without a
+    /// guard, jobs would outlive a fanout killed with SIGKILL; that is logged, not fatal.
+    fn start_guard(&self) {
+        if !guard::available() {
+            return;
+        }
+        let mut marker = self.marker.lock().expect("never poisoned");
+        if marker.is_none() {
+            *marker = Marker::anonymous()
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, "cannot make the run's marker: no guard"),
+                )
+                .ok();
+        }
+        let Some(m) = marker.as_ref() else {
+            return;
+        };
+        match Guard::spawn(m) {
+            Ok(g) => {
+                // One of our own children: never taken for an orphan by the reaper.
+                let mut t = self.tracked.lock().expect("never poisoned");
+                t.children.insert(g.pid(), 0);
+                drop(t);
+                *self.guard.lock().expect("never poisoned") = Some(g);
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot start the guard: jobs would outlive fanout if it were killed with SIGKILL"
+            ),
         }
     }
 
@@ -109,6 +164,8 @@ impl Executor for Local {
 
     fn open(&self) -> BoxFuture<'_, ()> {
         reaper::start_worker();
+        // Before the reaper starts, so its first sweep already knows the guard.
+        self.start_guard();
         if self.reap_orphans && reaper::become_subreaper() {
             let task = tokio::spawn(reaper::run(self.tracked.clone()));
             *self.reaper.lock().expect("never poisoned") = Some(task);
@@ -126,11 +183,20 @@ impl Executor for Local {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         let task = self.reaper.lock().expect("never poisoned").take();
+        let guard = self.guard.lock().expect("never poisoned").take();
         Box::pin(async move {
             if let Some(task) = task {
                 task.abort();
                 reaper::sweep_all(self.tracked.clone(), std::time::Duration::from_secs(2)).await;
             }
+            if let Some(g) = guard {
+                let pid = g.pid();
+                g.dismiss().await;
+                let mut t = self.tracked.lock().expect("never poisoned");
+                t.children.remove(&pid);
+            }
+            // Lets go of `<joblog>.live` (removed when nothing of the run holds it any more).
+            drop(self.marker.lock().expect("never poisoned").take());
         })
     }
 }
