@@ -98,15 +98,13 @@ impl Run {
             tick_every = standard.tick_every;
         }
         reporters.extend(self.reporters);
-        let executor = self
-            .executor
-            .unwrap_or_else(|| {
-                Arc::new(
-                    Local::new()
-                        .reap_orphans(self.config.reap_orphans)
-                        .marker(marker),
-                )
-            });
+        let executor = self.executor.unwrap_or_else(|| {
+            Arc::new(
+                Local::new()
+                    .reap_orphans(self.config.reap_orphans)
+                    .marker(marker),
+            )
+        });
         Ok(Prepared {
             config: self.config,
             executor,
