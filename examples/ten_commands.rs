@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     record.id,
                     record.outcome.name(),
                     record.duration.as_millis(),
-                    String::from_utf8_lossy(stdout).trim_end()
+                    String::from_utf8_lossy(&stdout.read().unwrap_or_default()).trim_end()
                 );
             }
         })

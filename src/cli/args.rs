@@ -123,6 +123,12 @@ pub struct Cli {
     #[arg(help_heading = "Output")]
     unique: bool,
 
+    /// Buffer output past 1 MiB per job and stream in unlinked temporary files in DIR
+    /// [default: $TMPDIR, else /tmp]
+    #[arg(long, env = "FANOUT_TMPDIR", value_name = "DIR")]
+    #[arg(help_heading = "Output")]
+    tmpdir: Option<PathBuf>,
+
     /// End a job that runs longer than DURATION (30s, 2m, 1.5) with the terminate sequence
     #[arg(long, env = "FANOUT_TIMEOUT", value_name = "DURATION", allow_hyphen_values = true, value_parser = above_zero)]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
@@ -355,6 +361,14 @@ impl Cli {
             ProgressMode::Auto
         };
         let capture = self.results_json.is_some() || self.results.is_some();
+        if let Some(d) = &self.tmpdir
+            && !d.is_dir()
+        {
+            return Err(format!(
+                "--tmpdir `{}` is not a directory: give an existing directory for the temporary files",
+                d.display()
+            ));
+        }
         if let Some(p) = &self.results_json
             && self.joblog.as_ref() == Some(p)
         {
@@ -393,6 +407,7 @@ impl Cli {
             resume,
             resume_force: self.resume_force,
             capture,
+            tmpdir: self.tmpdir,
             reap_orphans: true,
             job_control: true,
         };

@@ -58,6 +58,9 @@ pub struct Config {
     pub resume_force: bool,
     /// Keep each job's whole output for the results writers (set when results are asked for).
     pub capture: bool,
+    /// Where output past 1 MiB a job and stream is buffered, in unlinked temporary files
+    /// (`--tmpdir`); `None`: `$TMPDIR`, else `/tmp`.
+    pub tmpdir: Option<PathBuf>,
     /// Make this process a child subreaper and reap, end and sweep up orphans that jobs leave
     /// behind. Process-wide: only for a process that is fanout itself (the binary sets it), never
     /// for a library user whose other children the reaper would take for orphans.
@@ -91,6 +94,7 @@ impl Default for Config {
             resume: ResumeMode::Off,
             resume_force: false,
             capture: false,
+            tmpdir: None,
             reap_orphans: false,
             job_control: false,
         }

@@ -5,23 +5,51 @@
 //! run of many small jobs thus costs a thread wake-up per batch of jobs, not two per job,
 //! which keeps fanout's per-job cost near a bare fork/exec. Order is never changed: a lazy
 //! event is delivered before any event sent after it.
+//!
+//! Job output in the channel is bounded in bytes, not only in events: at most
+//! [`OUTPUT_BUDGET`] bytes of it wait for the reporter thread (4096 events of 64 KiB would be
+//! 256 MiB). Past that, senders wait, so a slow reader of our stdout slows the jobs down
+//! (their pipes fill) instead of growing fanout's memory.
 
+use std::sync::Arc;
 use std::thread::Thread;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::{SendError, TryRecvError, TrySendError};
+use tokio::sync::{Semaphore, mpsc};
 
 use super::events::RunEvent;
 
 /// The longest a bookkeeping event waits for the reporter thread.
 pub const LAZY: Duration = Duration::from_millis(50);
 
+/// The most bytes of job output (in memory) that may wait for the reporter thread.
+pub const OUTPUT_BUDGET: usize = 16 << 20;
+
+/// The bytes of job output `event` holds in memory, as budget permits.
+fn output_bytes(event: &RunEvent) -> u32 {
+    let n = match event {
+        RunEvent::JobOutput { data, .. } => data.len(),
+        RunEvent::JobFinished { stdout, stderr, .. } => stdout.memory_len() + stderr.memory_len(),
+        _ => 0,
+    };
+    n.min(OUTPUT_BUDGET) as u32
+}
+
+/// The sending half of a new channel, for [`EventSender::new`].
+#[derive(Debug)]
+pub struct SenderHalf {
+    tx: mpsc::Sender<RunEvent>,
+    budget: Arc<Semaphore>,
+}
+
 /// The runner's end of the channel.
 #[derive(Debug, Clone)]
 pub struct EventSender {
     /// Always `Some` but in `drop`, which must drop it before waking the reporter.
     tx: Option<mpsc::Sender<RunEvent>>,
+    /// Permits for the bytes of job output in the channel ([`OUTPUT_BUDGET`]).
+    budget: Arc<Semaphore>,
     reporter: Thread,
     /// Every event wakes the reporter (`--keep-order`: a silent job's end may release the
     /// output of the jobs after it).
@@ -40,9 +68,10 @@ impl Drop for EventSender {
 
 impl EventSender {
     /// The sender for a receiver owned by the thread `reporter`.
-    pub fn new(tx: mpsc::Sender<RunEvent>, reporter: Thread, eager: bool) -> EventSender {
+    pub fn new(half: SenderHalf, reporter: Thread, eager: bool) -> EventSender {
         EventSender {
-            tx: Some(tx),
+            tx: Some(half.tx),
+            budget: half.budget,
             reporter,
             eager,
         }
@@ -55,8 +84,21 @@ impl EventSender {
     /// Queues `event` without waiting; wakes the reporter when the event is urgent or the
     /// queue is full.
     pub fn try_send(&self, event: RunEvent) -> Result<(), TrySendError<RunEvent>> {
+        let n = output_bytes(&event);
+        if n > 0 {
+            match self.budget.try_acquire_many(n) {
+                Ok(permits) => permits.forget(),
+                Err(_) => {
+                    self.reporter.unpark();
+                    return Err(TrySendError::Full(event));
+                }
+            }
+        }
         let wake = self.eager || is_urgent(&event);
         let r = self.tx().try_send(event);
+        if r.is_err() && n > 0 {
+            self.budget.add_permits(n as usize);
+        }
         if wake || r.is_err() {
             self.reporter.unpark();
         }
@@ -65,8 +107,17 @@ impl EventSender {
 
     /// Queues `event`, waiting for room (backpressure from a slow reader of our stdout).
     pub async fn send(&self, event: RunEvent) -> Result<(), SendError<RunEvent>> {
-        let r = match self.try_send(event) {
-            Err(TrySendError::Full(event)) => self.tx().send(event).await,
+        let n = output_bytes(&event);
+        if n > 0 {
+            self.reporter.unpark();
+            let permits = self.budget.acquire_many(n).await;
+            permits.expect("the budget is never closed").forget();
+        }
+        let r = match self.tx().try_send(event) {
+            Err(TrySendError::Full(event)) => {
+                self.reporter.unpark();
+                self.tx().send(event).await
+            }
             Err(TrySendError::Closed(event)) => Err(SendError(event)),
             Ok(()) => Ok(()),
         };
@@ -91,12 +142,21 @@ pub struct EventReceiver {
     rx: mpsc::Receiver<RunEvent>,
     /// How long [`EventReceiver::wait`] sleeps at most ([`LAZY`]).
     lazy: Duration,
+    budget: Arc<Semaphore>,
 }
 
 impl EventReceiver {
     /// The next queued event, without waiting.
     pub fn try_next(&mut self) -> Result<RunEvent, TryRecvError> {
         self.rx.try_recv()
+    }
+
+    /// Gives back the budget `event` took, once every reporter is done with it.
+    pub fn done(&self, event: &RunEvent) {
+        let n = output_bytes(event);
+        if n > 0 {
+            self.budget.add_permits(n as usize);
+        }
     }
 
     /// Sleeps until an urgent event comes, [`LAZY`] has passed or the last sender is gone.
@@ -108,18 +168,24 @@ impl EventReceiver {
 
 /// A channel of `depth` events. The sender becomes an [`EventSender`] once the reporter thread
 /// that owns the receiver exists.
-pub fn channel(depth: usize) -> (mpsc::Sender<RunEvent>, EventReceiver) {
+pub fn channel(depth: usize) -> (SenderHalf, EventReceiver) {
     channel_with(depth, LAZY)
 }
 
-fn channel_with(depth: usize, lazy: Duration) -> (mpsc::Sender<RunEvent>, EventReceiver) {
+fn channel_with(depth: usize, lazy: Duration) -> (SenderHalf, EventReceiver) {
     let (tx, rx) = mpsc::channel(depth);
-    (tx, EventReceiver { rx, lazy })
+    let budget = Arc::new(Semaphore::new(OUTPUT_BUDGET));
+    (
+        SenderHalf {
+            tx,
+            budget: budget.clone(),
+        },
+        EventReceiver { rx, lazy, budget },
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Instant;
 
     use super::*;

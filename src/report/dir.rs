@@ -20,12 +20,11 @@
 //! directories, and in a world-writable sticky directory (`/tmp`) it must be a real directory
 //! of our own, not a symlink. The `cmd` and `args` files hold the bytes as they are.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::json::{RecordFields, ResultsError};
 use crate::job::JobRecord;
-use crate::report::events::RunEvent;
+use crate::report::events::{Captured, RunEvent};
 use crate::report::{ReportError, Reporter};
 use crate::results::files::{self, GuardError};
 
@@ -71,7 +70,12 @@ impl ResultsDir {
         })
     }
 
-    fn write_job(&self, r: &JobRecord, stdout: &[u8], stderr: &[u8]) -> Result<(), ReportError> {
+    fn write_job(
+        &self,
+        r: &JobRecord,
+        stdout: &Captured,
+        stderr: &Captured,
+    ) -> Result<(), ReportError> {
         let dir = self.root.join(r.id.0.to_string());
         let fatal = |what: &Path, e: std::io::Error| {
             ReportError::Fatal(format!(
@@ -94,18 +98,20 @@ impl ResultsDir {
             (None, None) => -1,
         };
         let line = |b: &[u8]| [b, b"\n"].concat();
-        let (cmd, args, status) = (
-            line(r.command.as_bytes()),
-            line(r.args.as_bytes()),
-            format!("{status}\n"),
+        let (cmd, args, status, meta) = (
+            Captured::from(line(r.command.as_bytes())),
+            Captured::from(line(r.args.as_bytes())),
+            Captured::from(format!("{status}\n").into_bytes()),
+            Captured::from(meta),
         );
-        let files: [(&str, &[u8]); 6] = [
+        // A spilled output (past 1 MiB) is copied from its temporary file a chunk at a time.
+        let files: [(&str, &Captured); 6] = [
             ("cmd", &cmd),
             ("args", &args),
             ("stdout", stdout),
             ("stderr", stderr),
             ("result.json", &meta),
-            ("exitval", status.as_bytes()),
+            ("exitval", &status),
         ];
         for (name, data) in files {
             let path = dir.join(name);
@@ -126,7 +132,7 @@ fn planted(root: &Path, dir: PathBuf, what: &'static str) -> ResultsError {
 
 /// Writes `data` to `dir/name` through a temporary file and a rename: readers see the old file
 /// or the new one, never a part.
-fn write_whole(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+fn write_whole(dir: &Path, name: &str, data: &Captured) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     // A fresh file (O_EXCL never follows a symlink): a leftover of a crash is removed first.
     match std::fs::remove_file(&tmp) {
@@ -137,7 +143,7 @@ fn write_whole(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
         .write(true)
         .create_new(true)
         .open(&tmp)?;
-    f.write_all(data)?;
+    data.write_to(&mut f)?;
     drop(f);
     std::fs::rename(&tmp, dir.join(name))
 }
@@ -184,8 +190,8 @@ mod tests {
         let ev = RunEvent::JobFinished {
             record: Box::new(record),
             tag: None,
-            stdout: b"\xfe".to_vec(),
-            stderr: Vec::new(),
+            stdout: b"\xfe".to_vec().into(),
+            stderr: Default::default(),
         };
         w.on_event(&ev).unwrap();
         let job = dir.path().join("r/3");

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use super::spill::Captured;
 pub use crate::cancel::CancelReason;
 use crate::exec::Handle;
 use crate::job::{JobId, JobRecord};
@@ -65,7 +66,8 @@ pub enum RunEvent {
         tag: Option<Arc<[u8]>>,
         /// Which stream it came from.
         stream: Stream,
-        /// The bytes: whole lines with `--line-buffer`, any chunk with `--ungroup`.
+        /// The bytes: whole lines with `--line-buffer` (a line longer than 64 KiB comes in
+        /// pieces), any chunk with `--ungroup`.
         data: Vec<u8>,
     },
     /// A job is still running after `elapsed` (`--slow`).
@@ -93,16 +95,19 @@ pub enum RunEvent {
         /// The wait before the next attempt (`--retry-delay`, `--retry-backoff`).
         delay: Duration,
     },
-    /// A job ended for good. Output is here in full when it was captured (group mode, results).
+    /// A job ended for good. Output is here in full when it was captured (group mode, results):
+    /// in memory, or past 1 MiB a stream in a temporary file ([`Captured`]). With
+    /// `--line-buffer` and `--ungroup` it was already passed on as [`RunEvent::JobOutput`], and
+    /// is here only for the results files.
     JobFinished {
         /// The job's final record.
         record: Box<JobRecord>,
         /// The `--tag`/`--tagstring` prefix for each line.
         tag: Option<Arc<[u8]>>,
         /// The last attempt's stdout (empty when not captured).
-        stdout: Vec<u8>,
+        stdout: Captured,
         /// The last attempt's stderr (empty when not captured).
-        stderr: Vec<u8>,
+        stderr: Captured,
     },
     /// fanout and its jobs are being stopped (Ctrl-Z).
     Stopped,

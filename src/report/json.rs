@@ -23,6 +23,7 @@ use serde::Serialize;
 use crate::job::JobRecord;
 use crate::report::console::Console;
 use crate::report::events::RunEvent;
+use crate::report::json_stream;
 use crate::report::{ReportError, Reporter};
 use crate::results::files::{self, GuardError};
 
@@ -292,20 +293,54 @@ impl Reporter for JsonResults {
         else {
             return Ok(());
         };
-        let line = json_line(record, stdout, stderr);
+        let (Some(out), Some(err)) = (stdout.as_bytes(), stderr.as_bytes()) else {
+            // Spilled output: streamed from its temporary files, in pieces (the line is still
+            // whole before the next one starts, so a crash tears at most the last line).
+            let r = match &mut self.sink {
+                Sink::File(f) => {
+                    let mut w = std::io::BufWriter::with_capacity(64 * 1024, &*f);
+                    json_stream::write_line(&mut w, record, stdout, stderr)
+                        .and_then(|()| w.flush())
+                        .map_err(|e| write_failed(&self.path, e))
+                }
+                Sink::Stdout(console) => {
+                    json_stream::write_line(&mut ConsoleOut(console), record, stdout, stderr)
+                        .and_then(|()| console.flush())
+                        .map_err(ReportError::from_stdout)
+                }
+            };
+            return r;
+        };
+        let line = json_line(record, out, err);
         match &mut self.sink {
             // One write per line, and no buffer: a crash never tears any line but the last.
-            Sink::File(f) => f.write_all(&line).map_err(|e| {
-                ReportError::Fatal(format!(
-                    "failed to write results file `{}`: {e}; the run was stopped (make room or give another --results-json, then rerun with --joblog FILE --resume)",
-                    self.path.display()
-                ))
-            }),
+            Sink::File(f) => f.write_all(&line).map_err(|e| write_failed(&self.path, e)),
             Sink::Stdout(console) => console
                 .out(&line)
                 .and_then(|()| console.flush())
                 .map_err(ReportError::from_stdout),
         }
+    }
+}
+
+fn write_failed(path: &Path, e: std::io::Error) -> ReportError {
+    ReportError::Fatal(format!(
+        "failed to write results file `{}`: {e}; the run was stopped (make room or give another --results-json, then rerun with --joblog FILE --resume)",
+        path.display()
+    ))
+}
+
+/// The console's stdout as a `Write`, for a line written in pieces.
+struct ConsoleOut<'a>(&'a Console);
+
+impl Write for ConsoleOut<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.out(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 
@@ -365,8 +400,8 @@ mod tests {
         let ev = RunEvent::JobFinished {
             record: Box::new(rec()),
             tag: None,
-            stdout: b"x".to_vec(),
-            stderr: Vec::new(),
+            stdout: b"x".to_vec().into(),
+            stderr: Default::default(),
         };
         w.on_event(&ev).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();

@@ -11,11 +11,13 @@ pub(crate) mod console;
 pub(crate) mod dir;
 pub mod events;
 pub(crate) mod json;
+mod json_stream;
 pub(crate) mod log;
 pub mod options;
 pub(crate) mod output;
 pub(crate) mod progress;
 mod standard;
+pub(crate) mod spill;
 pub(crate) mod summary;
 #[cfg(feature = "cli")]
 pub mod term;
@@ -113,6 +115,7 @@ pub(crate) fn spawn(
                     Ok(event) => {
                         dirty = true;
                         live.each(|r| r.on_event(&event));
+                        rx.done(&event);
                     }
                     Err(TryRecvError::Empty) => {
                         if dirty {

@@ -4,21 +4,38 @@
 //! with each line prefixed by its tag; with `--unique`, each distinct stdout line only the
 //! first time it is printed. Only what is printed is filtered: results files hold what the
 //! jobs wrote.
+//!
+//! Output is printed once: with `--line-buffer` and `-u` it comes as `JobOutput` pieces, and
+//! the copy a finished job carries (for the results files) is not printed again. A spilled
+//! output (past 1 MiB, in a temporary file) is printed a chunk at a time. Output held for
+//! `--keep-order` stays in memory up to 8 MiB in all, and goes to temporary files past that.
+//!
+//! A line is never shared by two jobs when lines are tagged or with `--line-buffer`: a job's
+//! unterminated last line is ended with a newline before another job's output on that stream.
+//! Grouped output without tags is passed on byte for byte.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::console::Console;
-use super::events::{RunEvent, Stream};
+use super::events::{Captured, RunEvent, Stream};
+use super::spill::{SpillBuf, SpillError};
 use super::{ReportError, Reporter};
+use crate::config::{Config, OutputMode};
 
-/// A piece of output: its stream, its tag and its bytes.
-type Chunk = (Stream, Option<Arc<[u8]>>, Vec<u8>);
+/// The most output held in memory, all jobs together, for jobs waiting for their turn (`-k`).
+const HELD_MEMORY: usize = 8 << 20;
 
 /// Output held back for a job that is not yet at the head of the order.
 #[derive(Default)]
 struct Held {
-    chunks: Vec<Chunk>,
+    tag: Option<Arc<[u8]>>,
+    /// What it passed on while it ran (`--line-buffer`, `-u`): stdout, stderr. A held job's
+    /// two streams are printed one after the other, as a grouped job's are.
+    pieces: [SpillBuf; 2],
+    /// Its whole output (grouped), once it ended.
+    whole: Option<[Captured; 2]>,
     done: bool,
 }
 
@@ -28,39 +45,72 @@ pub struct OutputPrinter {
     keep_order: bool,
     /// Print job stdout at all (not when results go to stdout instead).
     print_stdout: bool,
+    /// Output comes as it is written (`JobOutput`); a finished job's copy is for results only.
+    streamed: bool,
+    /// End a job's open last line before another job's output (`--line-buffer`; tagged
+    /// output always).
+    separate: bool,
+    /// Per stream (stdout, stderr): the job whose output left a line open there.
+    open: [Option<u64>; 2],
     /// The next seq to print, with `--keep-order`.
     head: u64,
     held: BTreeMap<u64, Held>,
+    /// Bytes of held output in memory.
+    held_memory: usize,
+    tmpdir: Option<PathBuf>,
     /// Seqs that will never run (skipped by `--resume`).
     skipped: Arc<HashSet<u64>>,
     /// The stdout lines printed so far, with `--unique`.
     seen: Option<HashSet<Vec<u8>>>,
 }
 
+fn ix(stream: Stream) -> usize {
+    match stream {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
+    }
+}
+
+const STREAMS: [Stream; 2] = [Stream::Stdout, Stream::Stderr];
+
 impl OutputPrinter {
-    /// A printer that writes to `console`; `print_stdout` is false when results go to stdout
-    /// instead; `unique` filters repeated stdout lines.
+    /// A printer for the run `config` describes, writing to `console`; `print_stdout` is false
+    /// when results go to stdout instead.
     pub(crate) fn new(
         console: Console,
-        keep_order: bool,
+        config: &Config,
         print_stdout: bool,
-        unique: bool,
         skipped: Arc<HashSet<u64>>,
     ) -> OutputPrinter {
         OutputPrinter {
             console,
-            keep_order,
+            keep_order: config.keep_order,
             print_stdout,
+            streamed: config.output != OutputMode::Group,
+            separate: config.output == OutputMode::LineBuffer,
+            open: [None; 2],
             head: 1,
             held: BTreeMap::new(),
+            held_memory: 0,
+            tmpdir: config.tmpdir.clone(),
             skipped,
-            seen: unique.then(HashSet::new),
+            seen: config.unique.then(HashSet::new),
         }
     }
 
+    fn emit(&self, stream: Stream, data: &[u8]) -> Result<(), ReportError> {
+        match stream {
+            Stream::Stdout => self.console.out(data),
+            Stream::Stderr => self.console.err(data),
+        }
+        .map_err(ReportError::from_stdout)
+    }
+
+    /// Prints a piece of job `id`'s output.
     fn write(
         &mut self,
         stream: Stream,
+        id: u64,
         tag: Option<&[u8]>,
         data: &[u8],
     ) -> Result<(), ReportError> {
@@ -78,19 +128,147 @@ impl OutputPrinter {
         if data.is_empty() {
             return Ok(());
         }
-        let tagged;
-        let data = match tag {
-            Some(tag) => {
-                tagged = prefix_lines(tag, data);
-                &tagged[..]
-            }
-            None => data,
-        };
-        match stream {
-            Stream::Stdout => self.console.out(data),
-            Stream::Stderr => self.console.err(data),
+        let open = std::mem::replace(
+            &mut self.open[ix(stream)],
+            (!data.ends_with(b"\n")).then_some(id),
+        );
+        // Another job left a line open: end it, so that no line holds two jobs' output.
+        if open.is_some_and(|o| o != id) && (self.separate || tag.is_some()) {
+            self.emit(stream, b"\n")?;
         }
-        .map_err(ReportError::from_stdout)
+        match tag {
+            // The first bytes continue a line this job left open: its tag is already there.
+            Some(tag) => self.emit(stream, &prefix_lines(tag, data, open != Some(id))),
+            None => self.emit(stream, data),
+        }
+    }
+
+    /// Prints a whole captured stream, a chunk at a time when it was spilled.
+    fn write_captured(
+        &mut self,
+        stream: Stream,
+        id: u64,
+        tag: Option<&[u8]>,
+        out: &Captured,
+    ) -> Result<(), ReportError> {
+        if let Some(bytes) = out.as_bytes() {
+            return self.write(stream, id, tag, bytes);
+        }
+        if stream == Stream::Stdout && !self.print_stdout {
+            return Ok(());
+        }
+        let read_err = |e| {
+            ReportError::Fatal(format!(
+                "cannot read the output of job {id} back from its temporary file: {e}"
+            ))
+        };
+        if stream == Stream::Stdout && self.seen.is_some() {
+            // --unique compares whole lines: each piece is cut after its last newline.
+            let mut line = Vec::new();
+            out.for_each_chunk(
+                |chunk| {
+                    let Some(i) = chunk.iter().rposition(|&b| b == b'\n') else {
+                        line.extend_from_slice(chunk);
+                        return Ok(());
+                    };
+                    line.extend_from_slice(&chunk[..=i]);
+                    self.write(stream, id, tag, &line)?;
+                    line.clear();
+                    line.extend_from_slice(&chunk[i + 1..]);
+                    Ok(())
+                },
+                read_err,
+            )?;
+            return self.write(stream, id, tag, &line);
+        }
+        out.for_each_chunk(|chunk| self.write(stream, id, tag, chunk), read_err)
+    }
+
+    /// Says on stderr that a job's output is incomplete (its temporary file could not be
+    /// written); the runner has recorded it as cancelled and stopped the run.
+    fn report_lost(&mut self, id: u64, out: [&Captured; 2]) -> Result<(), ReportError> {
+        let Some(why) = out.iter().find_map(|c| c.incomplete()) else {
+            return Ok(());
+        };
+        if self.open[1].take().is_some() {
+            self.emit(Stream::Stderr, b"\n")?;
+        }
+        let msg = format!(
+            "fanout: error: the output of job {id} is incomplete: {why}; the job is recorded as cancelled (not in the joblog, so --resume runs it again) and the run was stopped: give --tmpdir a directory with room\n"
+        );
+        self.emit(Stream::Stderr, msg.as_bytes())
+    }
+
+    /// Holds a piece of output of a job that is not at the head of the order.
+    fn hold_piece(
+        &mut self,
+        id: u64,
+        stream: Stream,
+        tag: &Option<Arc<[u8]>>,
+        data: &[u8],
+    ) -> Result<(), ReportError> {
+        if stream == Stream::Stdout && !self.print_stdout {
+            return Ok(());
+        }
+        let over = self.held_memory + data.len() > HELD_MEMORY;
+        let tmpdir = self.tmpdir.as_deref();
+        let held = self.held.entry(id).or_default();
+        if held.tag.is_none() {
+            held.tag.clone_from(tag);
+        }
+        let buf = &mut held.pieces[ix(stream)];
+        let before = buf.memory_len();
+        let r = match over {
+            true => buf.spill(tmpdir).and_then(|()| buf.push(data, tmpdir)),
+            false => buf.push(data, tmpdir),
+        };
+        self.held_memory = self.held_memory - before + buf.memory_len();
+        r.map_err(|e| hold_failed(id, e))
+    }
+
+    /// Holds the whole output of a finished job that is not at the head of the order: a
+    /// copy in memory while the held total stays under [`HELD_MEMORY`], else in a file.
+    fn hold_whole(
+        &mut self,
+        id: u64,
+        tag: &Option<Arc<[u8]>>,
+        out: [&Captured; 2],
+    ) -> Result<(), ReportError> {
+        let mut whole: [Captured; 2] = Default::default();
+        for (i, c) in out.into_iter().enumerate() {
+            if i == 0 && !self.print_stdout {
+                continue;
+            }
+            let n = c.memory_len();
+            whole[i] = if n > 0 && self.held_memory + n > HELD_MEMORY {
+                c.spilled(self.tmpdir.as_deref())
+                    .map_err(|e| hold_failed(id, e))?
+            } else {
+                self.held_memory += n;
+                c.clone()
+            };
+        }
+        let held = self.held.entry(id).or_default();
+        held.tag.clone_from(tag);
+        held.whole = Some(whole);
+        held.done = true;
+        Ok(())
+    }
+
+    /// Prints what job `id` holds, and forgets it.
+    fn print_held(&mut self, id: u64, held: &mut Held) -> Result<(), ReportError> {
+        let pieces = [held.pieces[0].take(), held.pieces[1].take()];
+        let whole = held.whole.take();
+        let all = pieces.iter().chain(whole.iter().flatten());
+        self.held_memory -= all.map(Captured::memory_len).sum::<usize>();
+        let tag = held.tag.as_deref();
+        for (stream, out) in STREAMS.into_iter().zip(&pieces) {
+            self.write_captured(stream, id, tag, out)?;
+        }
+        for (stream, out) in STREAMS.into_iter().zip(whole.iter().flatten()) {
+            self.write_captured(stream, id, tag, out)?;
+        }
+        Ok(())
     }
 
     /// Prints what the head of the order holds, moving the head past finished jobs.
@@ -99,21 +277,61 @@ impl OutputPrinter {
             while self.skipped.contains(&self.head) {
                 self.head += 1;
             }
-            let Some(held) = self.held.get_mut(&self.head) else {
+            let head = self.head;
+            let Some(mut held) = self.held.remove(&head) else {
                 return Ok(());
             };
-            let chunks = std::mem::take(&mut held.chunks);
-            let done = held.done;
-            for (stream, tag, data) in &chunks {
-                self.write(*stream, tag.as_deref(), data)?;
-            }
-            if !done {
+            self.print_held(head, &mut held)?;
+            if !held.done {
+                // Still running: what it prints from now on passes straight through.
+                self.held.insert(head, held);
                 return Ok(());
             }
-            self.held.remove(&self.head);
             self.head += 1;
         }
     }
+
+    fn finished(
+        &mut self,
+        id: u64,
+        tag: &Option<Arc<[u8]>>,
+        out: [&Captured; 2],
+    ) -> Result<(), ReportError> {
+        // With --line-buffer and -u its output was printed as it came.
+        let print = !self.streamed;
+        if !self.keep_order {
+            if print {
+                for (stream, c) in STREAMS.into_iter().zip(out) {
+                    self.write_captured(stream, id, tag.as_deref(), c)?;
+                }
+            }
+            return Ok(());
+        }
+        if id == self.head {
+            // The usual case in order: print straight from the event, no copy.
+            if let Some(mut held) = self.held.remove(&id) {
+                self.print_held(id, &mut held)?;
+            }
+            if print {
+                for (stream, c) in STREAMS.into_iter().zip(out) {
+                    self.write_captured(stream, id, tag.as_deref(), c)?;
+                }
+            }
+            self.head += 1;
+        } else if print {
+            self.hold_whole(id, tag, out)?;
+        } else {
+            self.held.entry(id).or_default().done = true;
+        }
+        self.advance()
+    }
+}
+
+/// The printer cannot hold a job's output for `--keep-order`: the run stops.
+fn hold_failed(id: u64, e: SpillError) -> ReportError {
+    ReportError::Fatal(format!(
+        "cannot hold the output of job {id} for --keep-order: {e}; the run was stopped: give --tmpdir a directory with room"
+    ))
 }
 
 impl Reporter for OutputPrinter {
@@ -126,11 +344,9 @@ impl Reporter for OutputPrinter {
                 tag,
             } => {
                 if self.keep_order && id.0 != self.head {
-                    let held = self.held.entry(id.0).or_default();
-                    held.chunks.push((*stream, tag.clone(), data.clone()));
-                    return Ok(());
+                    return self.hold_piece(id.0, *stream, tag, data);
                 }
-                self.write(*stream, tag.as_deref(), data)
+                self.write(*stream, id.0, tag.as_deref(), data)
             }
             RunEvent::JobFinished {
                 record,
@@ -138,37 +354,14 @@ impl Reporter for OutputPrinter {
                 stderr,
                 tag,
             } => {
-                if !self.keep_order {
-                    self.write(Stream::Stdout, tag.as_deref(), stdout)?;
-                    return self.write(Stream::Stderr, tag.as_deref(), stderr);
-                }
-                let id = record.id.0;
-                if id == self.head {
-                    // The usual case in order: print straight from the event, no copy.
-                    let held = self.held.remove(&id).unwrap_or_default();
-                    for (s, t, d) in &held.chunks {
-                        self.write(*s, t.as_deref(), d)?;
-                    }
-                    self.write(Stream::Stdout, tag.as_deref(), stdout)?;
-                    self.write(Stream::Stderr, tag.as_deref(), stderr)?;
-                    self.head += 1;
-                } else {
-                    let held = self.held.entry(id).or_default();
-                    held.chunks
-                        .push((Stream::Stdout, tag.clone(), stdout.clone()));
-                    held.chunks
-                        .push((Stream::Stderr, tag.clone(), stderr.clone()));
-                    held.done = true;
-                }
-                self.advance()
+                self.finished(record.id.0, tag, [stdout, stderr])?;
+                self.report_lost(record.id.0, [stdout, stderr])
             }
             RunEvent::RunFinished { .. } => {
                 // Jobs that never ran (cancelled before starting) leave gaps: print the rest.
                 let held = std::mem::take(&mut self.held);
-                for (_, h) in held {
-                    for (s, t, d) in &h.chunks {
-                        self.write(*s, t.as_deref(), d)?;
-                    }
+                for (id, mut h) in held {
+                    self.print_held(id, &mut h)?;
                 }
                 Ok(())
             }
@@ -194,12 +387,15 @@ fn admit_unique(seen: &mut HashSet<Vec<u8>>, out: &[u8]) -> Vec<u8> {
     kept
 }
 
-/// Puts `tag` and a tab before every line of `data`.
-fn prefix_lines(tag: &[u8], data: &[u8]) -> Vec<u8> {
+/// Puts `tag` and a tab before every line of `data`; before the first one only when
+/// `tag_first` (it may continue a line already tagged).
+fn prefix_lines(tag: &[u8], data: &[u8], tag_first: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + tag.len() * 4);
-    for line in data.split_inclusive(|&b| b == b'\n') {
-        out.extend_from_slice(tag);
-        out.push(b'\t');
+    for (i, line) in data.split_inclusive(|&b| b == b'\n').enumerate() {
+        if i > 0 || tag_first {
+            out.extend_from_slice(tag);
+            out.push(b'\t');
+        }
         out.extend_from_slice(line);
     }
     out
@@ -211,7 +407,8 @@ mod tests {
 
     #[test]
     fn tags_every_line() {
-        assert_eq!(prefix_lines(b"a", b"x\ny\nz"), b"a\tx\na\ty\na\tz");
+        assert_eq!(prefix_lines(b"a", b"x\ny\nz", true), b"a\tx\na\ty\na\tz");
+        assert_eq!(prefix_lines(b"a", b"x\ny", false), b"x\na\ty");
     }
 
     #[test]

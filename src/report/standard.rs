@@ -42,9 +42,8 @@ impl Standard {
             .is_some_and(|p| p.as_os_str() == "-");
         let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(OutputPrinter::new(
             console.clone(),
-            config.keep_order,
+            config,
             !results_to_stdout,
-            config.unique,
             skip,
         ))];
         if let Some(path) = &options.results_json {

@@ -8,13 +8,13 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::Shared;
-use super::drain::{self, Captured};
+use super::drain::{self, Drained};
 use super::places::Placement;
 use super::supervise::supervise;
 use crate::config::OutputMode;
 use crate::exec::{Attempt, StartError, StartRequest};
 use crate::job::{Job, JobOutcome, JobRecord, JobSpec, Text};
-use crate::report::events::{RunEvent, Stream};
+use crate::report::events::{Captured, RunEvent, Stream};
 
 /// How long a finished attempt's output may stay open (held by something it left behind)
 /// before the executor is asked to end the holders.
@@ -31,8 +31,8 @@ const START_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration:
 pub(crate) struct Finished {
     pub record: JobRecord,
     pub tag: Option<Arc<[u8]>>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
+    pub stdout: Captured,
+    pub stderr: Captured,
 }
 
 /// One attempt's start: where, which, and when.
@@ -118,7 +118,7 @@ impl JobCtx<'_> {
         begun: &Begun,
         outcome: JobOutcome,
         handle: Option<crate::exec::Handle>,
-        out: &Captured,
+        out: &Drained,
     ) -> JobRecord {
         JobRecord {
             id: self.job.id,
@@ -188,9 +188,15 @@ impl JobCtx<'_> {
             None => reclaim(&mut reading, running.as_mut()).await,
         };
         drop(running);
+        // Output lost to a full temporary directory: the job did not really finish (its
+        // output is incomplete), so it is recorded as cancelled and `--resume` runs it again.
+        let outcome = match out.incomplete() {
+            true => JobOutcome::Cancelled { signal: None },
+            false => ended.outcome(),
+        };
         Finished {
             tag: self.tag.clone(),
-            record: self.record(&begun, ended.outcome(), Some(handle), &out),
+            record: self.record(&begun, outcome, Some(handle), &out),
             stdout: out.stdout,
             stderr: out.stderr,
         }
@@ -277,10 +283,10 @@ impl JobCtx<'_> {
                 format!("fanout: {prog}: no place could start it: {message}\n"),
             ),
         };
-        let out = Captured {
-            stderr: msg.clone().into_bytes(),
+        let out = Drained {
+            stderr: msg.clone().into_bytes().into(),
             stderr_bytes: msg.len() as u64,
-            ..Captured::default()
+            ..Drained::default()
         };
         if shared.config.output != OutputMode::Group {
             shared
@@ -295,7 +301,7 @@ impl JobCtx<'_> {
         Finished {
             tag: self.tag.clone(),
             record: self.record(begun, outcome, None, &out),
-            stdout: Vec::new(),
+            stdout: Captured::default(),
             stderr: out.stderr,
         }
     }
@@ -304,9 +310,9 @@ impl JobCtx<'_> {
 /// The attempt has ended with its output still open: after [`LINGER`], asks the executor to
 /// end whatever holds it, then reads it to its end.
 async fn reclaim(
-    reading: &mut std::pin::Pin<&mut impl std::future::Future<Output = Captured>>,
+    reading: &mut std::pin::Pin<&mut impl std::future::Future<Output = Drained>>,
     attempt: &mut dyn Attempt,
-) -> Captured {
+) -> Drained {
     let linger = tokio::time::sleep(LINGER);
     tokio::pin!(linger);
     loop {

@@ -374,7 +374,7 @@ async fn a_job_that_cannot_start_is_a_failed_job_with_its_code_and_message() {
     assert_eq!(record.outcome, JobOutcome::SpawnFailed { code: 127 });
     assert_eq!(record.handle, None);
     let stderr = ran.events.iter().find_map(|e| match e {
-        RunEvent::JobFinished { stderr, .. } => Some(stderr.clone()),
+        RunEvent::JobFinished { stderr, .. } => Some(stderr.read().unwrap().into_owned()),
         _ => None,
     });
     assert_eq!(stderr.unwrap(), b"fake: cannot start (exit 127)\n");

@@ -76,7 +76,7 @@ fn the_runner_drives_any_executor_and_reports_through_events() {
         .iter()
         .filter_map(|e| match e {
             RunEvent::JobFinished { stdout, .. } => {
-                Some(String::from_utf8_lossy(stdout).into_owned())
+                Some(String::from_utf8_lossy(&stdout.read().unwrap()).into_owned())
             }
             _ => None,
         })

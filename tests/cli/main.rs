@@ -15,6 +15,7 @@ mod limits;
 mod observe;
 mod orphans;
 mod output;
+mod output_bounds;
 mod process_tree;
 mod results;
 mod resume;
