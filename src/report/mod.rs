@@ -16,8 +16,8 @@ pub(crate) mod log;
 pub mod options;
 pub(crate) mod output;
 pub(crate) mod progress;
-mod standard;
 pub(crate) mod spill;
+mod standard;
 pub(crate) mod summary;
 #[cfg(feature = "cli")]
 pub mod term;
