@@ -27,8 +27,8 @@ pub mod fake;
 mod local;
 
 pub use crate::job::Handle;
-pub(crate) use local::claim_joblog;
 pub use local::{Local, main_if_guard};
+pub(crate) use local::{Marker, claim_joblog};
 pub use nix::sys::signal::Signal;
 
 use std::fmt;

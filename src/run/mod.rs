@@ -79,15 +79,8 @@ impl Run {
     /// Checks everything that can be checked before the first job: the templates, the input
     /// sources, the joblog (and opens it) and the results files.
     pub fn prepare(self) -> Result<Prepared, SetupError> {
-        let parts = prepare::check(&self.config)?;
-        // Jobs run here (the default executor): wait for, or refuse, processes of an earlier
-        // run on this joblog that are still alive, which a resumed run would start again.
-        let marker = match &self.config.joblog {
-            Some(path) if self.executor.is_none() && !self.config.dry_run => {
-                crate::exec::claim_joblog(path)?
-            }
-            _ => None,
-        };
+        let mut parts = prepare::check(&self.config, self.executor.is_none())?;
+        let marker = parts.marker.take();
         let mut reporters = Vec::new();
         let mut tick_every = None;
         if let Some(options) = &self.standard

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use crate::config::{Config, ResumeMode, Tag};
 use crate::error::SetupError;
+use crate::exec::{Marker, claim_joblog};
 use crate::input::{ArgStream, SourceKind};
 use crate::results::joblog::{Done, JoblogFile, JoblogWriter};
 use crate::template::{ShellMode, Template};
@@ -18,9 +19,14 @@ pub(crate) struct Parts {
     /// Seqs an earlier joblog has (`--resume`).
     pub skip: HashSet<u64>,
     pub joblog: Option<JoblogWriter>,
+    /// The claim on `<joblog>.live` for jobs run on this machine (see `check`).
+    pub marker: Option<Marker>,
 }
 
-pub(crate) fn check(config: &Config) -> Result<Parts, SetupError> {
+/// `claim_local`: jobs run on this machine (the default executor), so processes of an earlier
+/// run on this joblog that are still alive are waited for or refused before the joblog is
+/// truncated or cut (a resumed run would start them again).
+pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupError> {
     let groups = config.sources.len().max(1);
     let template = Template::parse(&config.command, config.shell_mode, groups)?;
     let tag = match &config.tag {
@@ -43,6 +49,7 @@ pub(crate) fn check(config: &Config) -> Result<Parts, SetupError> {
     let resume = config.resume != ResumeMode::Off;
     // The joblog is locked before it is read or truncated, so a second run on it stops here,
     // before it touches it.
+    let mut marker = None;
     let (done, file) = match &config.joblog {
         Some(path) if config.dry_run => (
             if resume {
@@ -54,6 +61,10 @@ pub(crate) fn check(config: &Config) -> Result<Parts, SetupError> {
         ),
         Some(path) => {
             let file = JoblogFile::open(path)?;
+            // Claimed under the joblog's lock, before the joblog is read or touched.
+            if claim_local {
+                marker = claim_joblog(path)?;
+            }
             let done = if resume {
                 file.read_done()?
             } else {
@@ -82,5 +93,6 @@ pub(crate) fn check(config: &Config) -> Result<Parts, SetupError> {
         input,
         skip,
         joblog,
+        marker,
     })
 }

@@ -39,21 +39,30 @@ sleep 60",
 
 const KINDS: [&str; 4] = ["job", "group", "setsid", "bare"];
 
-/// The guard of the fanout `pid`: its child named `fanout-guard`.
+/// The guard of the fanout `pid`: its child named `fanout-guard`. Waited for (up to 10 s): the
+/// guard names itself once it runs, and on a loaded machine the jobs can be ready before that.
 fn guard_of(pid: u32) -> Option<i32> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|list| {
-            list.split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-                .collect::<Vec<_>>()
-        })
-        .find(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm"))
-                .is_ok_and(|c| c.trim() == "fanout-guard")
-        })
+    let find = || {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+            .flat_map(|list| {
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .find(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "fanout-guard")
+            })
+    };
+    let mut found = None;
+    wait_until(Duration::from_secs(10), || {
+        found = find();
+        found.is_some()
+    });
+    found
 }
 
 /// Asserts every pid is gone (or a zombie) within `bound`, naming the survivors.
@@ -198,6 +207,49 @@ fn start_run(dir: &Dir, args: &[&str]) -> Child {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("stderr")).unwrap());
     cmd.spawn().unwrap()
+}
+
+/// A fresh run (no `--resume`) refused because jobs of a killed run still hold the marker
+/// leaves the joblog as it was: the claim is made before the joblog is truncated.
+#[test]
+fn a_refused_fresh_run_leaves_the_joblog_untouched() {
+    let dir = Dir::new();
+    let d = dir.path();
+    let jl = dir.join("jl");
+    let run = dir.script(
+        "first.sh",
+        &format!(
+            "cd {}; [ $1 = 1 ] && exit 0; echo $$ > tmp.$1; mv tmp.$1 pid.$1; trap '' TERM; sleep 60",
+            s(d)
+        ),
+    );
+    let child = start_run(&dir, &["-j2", "--joblog", s(&jl), s(&run), ":::", "1", "2"]);
+    wait_for_files(&[d.join("pid.2")]);
+    assert!(
+        wait_until(Duration::from_secs(10), || lines_of(&jl).len() == 2),
+        "job 1 is in the joblog"
+    );
+    let orphan = read_pid(&d.join("pid.2"));
+    let guard = guard_of(child.id()).expect("a guard");
+    kill(Pid::from_raw(guard), Signal::SIGKILL).unwrap();
+    assert!(wait_until(Duration::from_secs(5), || !alive(guard)));
+    signal(&child, Signal::SIGKILL);
+    finish(child, Duration::from_secs(10));
+    let before = std::fs::read(&jl).unwrap();
+
+    let out = dir
+        .fanout()
+        .args(["--joblog", s(&jl), "true", ":::", "1", "2"])
+        .assert()
+        .code(255);
+    let _ = nix::sys::signal::killpg(Pid::from_raw(orphan), Signal::SIGKILL);
+    let err = stderr_of(&out);
+    assert!(err.contains("jobs of an earlier run"), "{err}");
+    assert_eq!(
+        std::fs::read(&jl).unwrap(),
+        before,
+        "joblog untouched: {err}"
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ use super::{Attempt, Executor, Place, StartError, StartRequest};
 use crate::job::JobSpec;
 use guard::Guard;
 pub use guard::main_if_guard;
-use live::Marker;
+pub(crate) use live::Marker;
 pub(crate) use live::claim_joblog;
 use path::PathCache;
 use process::LocalAttempt;
