@@ -416,7 +416,7 @@ impl Cli {
             job_control: true,
             cluster: Default::default(),
         };
-        self.cluster.apply(&mut config)?;
+        self.cluster.apply(&mut config, self.jobs.is_some())?;
         let options = ReportOptions {
             progress,
             progress_interval: self.progress_interval,

@@ -83,7 +83,11 @@ impl Run {
         // Jobs run here (the default executor): wait for, or refuse, processes of an earlier
         // run on this joblog that are still alive, which a resumed run would start again.
         let marker = match &self.config.joblog {
-            Some(path) if self.executor.is_none() && !self.config.dry_run => {
+            Some(path)
+                if self.executor.is_none()
+                    && self.config.cluster.slurm.is_none()
+                    && !self.config.dry_run =>
+            {
                 crate::exec::claim_joblog(path)?
             }
             _ => None,
@@ -98,12 +102,14 @@ impl Run {
             tick_every = standard.tick_every;
         }
         reporters.extend(self.reporters);
-        let executor = self.executor.unwrap_or_else(|| {
-            Arc::new(
+        let slurm = self.config.cluster.slurm.clone();
+        let executor = self.executor.unwrap_or_else(|| match slurm {
+            Some(s) => Arc::new(crate::exec::Slurm::new(s)),
+            None => Arc::new(
                 Local::new()
                     .reap_orphans(self.config.reap_orphans)
                     .marker(marker),
-            )
+            ),
         });
         Ok(Prepared {
             config: self.config,
@@ -143,6 +149,8 @@ impl Prepared {
                 ..RunSummary::default()
             });
         }
+        // Before any reporter: a run that gets no allocation has nothing to report.
+        executor.acquire(&cancel).await?;
         let thread = report::spawn(reporters, cancel.clone(), config.keep_order);
         let ticker = tick_every.map(|every| tokio::spawn(tick(thread.sender.clone(), every)));
         let joblog = parts.joblog.clone();
