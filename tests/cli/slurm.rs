@@ -3,3 +3,4 @@
 //! skip with a visible message when `scripts/test-slurm.sh` has not exported `SLURM_CONF`).
 
 mod shard;
+mod steps;
