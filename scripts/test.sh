@@ -32,6 +32,8 @@ if [ "$(id -u)" = 0 ] && [ "${TEST_SLURM:-1}" != 0 ]; then
   else
     echo "scripts/test.sh: the test Slurm did not start: the Slurm tests will SKIP" >&2
   fi
+else
+  echo "scripts/test.sh: SKIP the Slurm tests (they need root to start a test Slurm)" >&2
 fi
 
 cargo test --all-targets "$@"
