@@ -178,6 +178,8 @@ wait_idle() {
 up() {
   install_missing
   mkdir -p "$DIR/ctld" "$DIR/slurmd"
+  # munged runs as user munge and must reach its socket and key under it (mktemp -d is 0700).
+  chmod 755 "$DIR"
   [ -f "$CONF" ] || write_config
   start_munge
   start_daemon slurmctld -c

@@ -24,8 +24,8 @@ pub struct ClusterArgs {
     #[arg(help_heading = "Clusters")]
     slurm: bool,
 
-    /// More options for every srun (and for salloc when fanout allocates), as one string:
-    /// --slurm-args '--mem-per-cpu=1G --gres=gpu:1'
+    /// More options for every srun (and for salloc when fanout allocates), as one string split
+    /// as sh would: memory, GPUs, partition, time limit...
     #[arg(
         long = "slurm-args",
         env = "FANOUT_SLURM_ARGS",
