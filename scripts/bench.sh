@@ -5,13 +5,16 @@
 #   scripts/bench.sh            the full run (about 15 minutes on 2 cores)
 #   scripts/bench.sh --smoke    a few jobs per workload: checks that the benchmark works (CI)
 #   scripts/bench.sh --runs 5   more runs per command (default 3)
-#   scripts/bench.sh --only a,c run some workloads only (a b c d)
+#   scripts/bench.sh --only a,c run some workloads only (a b c d e)
 #
 # Workloads (README "Performance" explains them and holds the latest figures):
 #   a. spawn overhead: 5,000 and 20,000 jobs of `true ARG` at -j 2
 #   b. scheduling: 200 jobs of `sleep 0.05` at -j 8 and -j 64, against the ideal time
 #   c. output: 500 jobs writing 200 KB each (100 MB) to /dev/null, grouped, with and without -k
 #   d. memory: peak RSS of a --dry-run over 1,000,000 stdin lines and of 100,000 `true` jobs
+#   e. Slurm steps: 100 jobs of `sleep 0.1` as steps of a 2-task allocation, fanout --slurm
+#      against `parallel srun --exact -n1`, against the ideal (with SLURM_CONF set, or as root
+#      with the test Slurm of scripts/test-slurm.sh, started and stopped here; else skipped)
 #
 # Peers are used when installed: xargs (findutils), GNU parallel (Debian `parallel`),
 # rust-parallel (`cargo install rust-parallel`). As root on Debian the script installs
@@ -22,7 +25,7 @@ cd "$(dirname "$0")/.."
 
 smoke=0
 runs=3
-only="a,b,c,d"
+only="a,b,c,d,e"
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -67,7 +70,8 @@ rustc -O --edition 2024 -o target/bench/floor scripts/bench/floor.rs
 fanout="$PWD/target/release/fanout"
 floor="$PWD/target/bench/floor"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+slurm_up=0
+trap 'rm -rf "$work"; [ "$slurm_up" = 1 ] && scripts/test-slurm.sh down' EXIT
 out=target/bench/results.md
 : > "$out"
 
@@ -222,6 +226,36 @@ if has d; then
   peak_rss "--dry-run over $big stdin lines" "$fanout --dry-run echo < $work/d.in"
   peak_rss "$((jobs / 10)) \`true\` jobs, -j 2" "$fanout -j 2 true < $work/dj10.in"
   peak_rss "$jobs \`true\` jobs, -j 2" "$fanout -j 2 true < $work/dj.in"
+fi
+
+# ---- e. Slurm steps ------------------------------------------------------------------------
+if has e; then
+  if [ -z "${SLURM_CONF:-}" ] && [ "$(id -u)" = 0 ] && [ -x scripts/test-slurm.sh ]; then
+    export TEST_SLURM_DIR
+    TEST_SLURM_DIR=$(mktemp -d /tmp/fslurm.XXXXXX)
+    slurm_up=1
+    if slurm_env=$(scripts/test-slurm.sh up 2>"$work/slurm.err"); then
+      eval "$slurm_env"
+    else
+      cat "$work/slurm.err" >&2
+    fi
+  fi
+  say ""
+  if [ -n "${SLURM_CONF:-}" ] && [ -f "$SLURM_CONF" ] && command -v salloc >/dev/null; then
+    n=100; [ "$smoke" = 1 ] && n=10
+    awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) print "0.1" }' > "$work/e.in"
+    ideal=$(awk -v n="$n" 'BEGIN { printf "%.3f", int((n + 1) / 2) * 0.1 }')
+    say "## e. $n jobs of \`sleep 0.1\` as Slurm steps of a 2-task allocation (ideal: $ideal s)"
+    say ""
+    say "| command | wall (median) | wall / ideal | CPU | CPU / first |"
+    say "| --- | --- | --- | --- | --- |"
+    cmds=("fanout --slurm=salloc -Q -n 2 $fanout --slurm --no-summary sleep < $work/e.in")
+    [ -n "$gnu_parallel" ] &&
+      cmds+=("parallel srun --exact=salloc -Q -n 2 $gnu_parallel -j 2 srun --exact -n1 sleep < $work/e.in")
+    IDEAL=$ideal bench "${cmds[@]}"
+  else
+    say "## e. Slurm steps: skipped (no SLURM_CONF, and not root to start the test Slurm)"
+  fi
 fi
 
 say ""

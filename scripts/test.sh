@@ -21,6 +21,21 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# A single-node Slurm for tests/cli/slurm/ (root only; they print SKIP without it). The
+# script exports SLURM_CONF, so no Slurm client here ever looks for a controller off this machine.
+if [ "$(id -u)" = 0 ] && [ "${TEST_SLURM:-1}" != 0 ]; then
+  export TEST_SLURM_DIR
+  TEST_SLURM_DIR=$(mktemp -d /tmp/fslurm.XXXXXX)
+  trap 'scripts/test-slurm.sh down' EXIT
+  if slurm_env=$(scripts/test-slurm.sh up); then
+    eval "$slurm_env"
+  else
+    echo "scripts/test.sh: the test Slurm did not start: the Slurm tests will SKIP" >&2
+  fi
+else
+  echo "scripts/test.sh: SKIP the Slurm tests (they need root to start a test Slurm)" >&2
+fi
+
 cargo test --all-targets "$@"
 # The examples in the documentation (not built by --all-targets).
 cargo test --doc

@@ -91,6 +91,9 @@ pub enum RunError {
     /// Writing the commands of a dry run to stdout failed.
     #[error("failed to write to stdout: {0}")]
     Stdout(#[source] std::io::Error),
+    /// The executor could not get what the run needs (a Slurm allocation).
+    #[error(transparent)]
+    Acquire(#[from] crate::exec::AcquireError),
     /// The runtime for a blocking run could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),

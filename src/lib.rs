@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod cancel;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod exec;

@@ -51,7 +51,8 @@ use super::usage::{above_zero, for_flag, log_filter};
 )]
 pub struct Cli {
     /// Job slots: N, N% of the CPUs, +N or -N relative to them, 0 for as many as possible
-    /// [default: the CPUs this process may use]
+    /// [default: the CPUs this process may use, and inside a Slurm allocation no more than it
+    /// gives this node]
     #[arg(
         short = 'j',
         long = "jobs",
@@ -269,6 +270,9 @@ pub struct Cli {
     #[arg(help_heading = "Progress, logs and summary")]
     pub quiet: u8,
 
+    #[command(flatten)]
+    cluster: super::args_slurm::ClusterArgs,
+
     /// COMMAND [ARGS...] then input sources: ::: ARGS, :::+ ARGS (linked), :::: FILES, ::::+ FILES
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     rest: Vec<OsString>,
@@ -289,7 +293,7 @@ enum SummaryArg {
 impl Cli {
     /// Builds the engine's configuration and the reporters' options.
     pub fn into_config(self) -> Result<(Config, ReportOptions), String> {
-        let cpus = config::default_slots();
+        let cpus = super::args_slurm::cpus_here();
         let slots = match &self.jobs {
             Some(j) => config::parse_slots(j, cpus).map_err(|e| {
                 // The one value clap cannot parse (it needs the CPU count), so the flag's
@@ -377,7 +381,7 @@ impl Cli {
                 p.display()
             ));
         }
-        let config = Config {
+        let mut config = Config {
             command,
             shell_mode: if self.shell {
                 ShellMode::Always
@@ -410,7 +414,9 @@ impl Cli {
             tmpdir: self.tmpdir,
             reap_orphans: true,
             job_control: true,
+            cluster: Default::default(),
         };
+        self.cluster.apply(&mut config, self.jobs.is_some())?;
         let options = ReportOptions {
             progress,
             progress_interval: self.progress_interval,

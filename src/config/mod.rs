@@ -69,6 +69,8 @@ pub struct Config {
     /// against `--timeout` or `--slow` (on in the `fanout` binary; it installs SIGTSTP and
     /// SIGCONT handlers).
     pub job_control: bool,
+    /// Cluster settings: `--shard`, and running jobs as Slurm job steps.
+    pub cluster: crate::cluster::Cluster,
 }
 
 impl Default for Config {
@@ -97,6 +99,7 @@ impl Default for Config {
             tmpdir: None,
             reap_orphans: false,
             job_control: false,
+            cluster: Default::default(),
         }
     }
 }

@@ -25,11 +25,13 @@
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 mod local;
+mod slurm;
 
 pub use crate::job::Handle;
 pub use local::{Local, main_if_guard};
 pub(crate) use local::{Marker, claim_joblog};
 pub use nix::sys::signal::Signal;
+pub use slurm::Slurm;
 
 use std::fmt;
 use std::pin::Pin;
@@ -149,6 +151,21 @@ pub trait Attempt: Send {
     fn reclaim_output(&mut self) -> BoxFuture<'_, bool> {
         Box::pin(async { true })
     }
+
+    /// Where the attempt runs, when the executor learns it only once it has started (the node
+    /// Slurm put a step on); `None`: the place it was started at. Asked right after the start.
+    fn ran_at(&self) -> Option<Arc<str>> {
+        None
+    }
+}
+
+/// What kept an executor from getting what the run needs ([`Executor::acquire`]): one line
+/// saying what failed and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct AcquireError {
+    /// The message.
+    pub message: String,
 }
 
 /// Starts attempts of jobs at places. See the module documentation for what a backend
@@ -162,6 +179,18 @@ pub trait Executor: Send + Sync + 'static {
         &'a self,
         request: StartRequest<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Attempt>, StartError>>;
+
+    /// Called once before [`Executor::open`] and before any reporter starts: gets what the
+    /// run needs before a job can start (a Slurm allocation), which may mean waiting. A run
+    /// cancelled meanwhile (`cancel`) gives up the wait and returns `Ok`, so the run ends
+    /// without starting a job; an error ends it before its first job.
+    fn acquire<'a>(
+        &'a self,
+        cancel: &'a crate::cancel::Cancel,
+    ) -> BoxFuture<'a, Result<(), AcquireError>> {
+        let _ = cancel;
+        Box::pin(async { Ok(()) })
+    }
 
     /// Called once before the first attempt of a run, on the run's runtime.
     fn open(&self) -> BoxFuture<'_, ()> {

@@ -58,8 +58,8 @@ pub struct OutputPrinter {
     /// Bytes of held output in memory.
     held_memory: usize,
     tmpdir: Option<PathBuf>,
-    /// Seqs that will never run (skipped by `--resume`).
-    skipped: Arc<HashSet<u64>>,
+    /// Seqs that will never run (other shards', skipped by `--resume`).
+    skipped: Arc<crate::cluster::Skip>,
     /// The stdout lines printed so far, with `--unique`.
     seen: Option<HashSet<Vec<u8>>>,
 }
@@ -80,7 +80,7 @@ impl OutputPrinter {
         console: Console,
         config: &Config,
         print_stdout: bool,
-        skipped: Arc<HashSet<u64>>,
+        skipped: Arc<crate::cluster::Skip>,
     ) -> OutputPrinter {
         OutputPrinter {
             console,

@@ -2,7 +2,6 @@
 //! bar or line, logs and the summary, built from [`ReportOptions`] once the run is prepared
 //! (the printer needs to know which jobs `--resume` skips).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +31,7 @@ impl Standard {
     pub fn new(
         config: &Config,
         options: &ReportOptions,
-        skip: Arc<HashSet<u64>>,
+        skip: Arc<crate::cluster::Skip>,
     ) -> Result<Standard, ResultsError> {
         let bar = Bar::wanted(options);
         let console = Console::new(bar.clone()).map_err(ResultsError::Stdout)?;

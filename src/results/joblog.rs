@@ -165,6 +165,11 @@ impl Done {
                 valid += raw.len();
                 continue;
             }
+            // Another header: joblogs concatenated with `cat` (the shards of a `--shard` run).
+            if *raw == header {
+                valid += raw.len();
+                continue;
+            }
             let body = &raw[..raw.len() - usize::from(complete)];
             match parse_line(body) {
                 Some((seq, ok, cmd)) if complete => {
@@ -436,6 +441,17 @@ mod tests {
         assert_eq!(valid, 0);
         drop(JoblogWriter::open(&p, Some(valid)).unwrap());
         assert_eq!(std::fs::read_to_string(&p).unwrap(), HEADER);
+    }
+
+    #[test]
+    fn concatenated_joblogs_read_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        let line = |seq| format!("{seq}\t:\t1\t1\t0\t0\t0\t0\tx\n");
+        std::fs::write(&p, format!("{HEADER}{}{HEADER}{}", line(1), line(2))).unwrap();
+        let (skip, valid) = read_done(&p, ResumeMode::Resume).unwrap();
+        assert_eq!(skip, [1, 2].into());
+        assert_eq!(valid, std::fs::metadata(&p).unwrap().len());
     }
 
     #[test]

@@ -79,7 +79,10 @@ impl Run {
     /// Checks everything that can be checked before the first job: the templates, the input
     /// sources, the joblog (and opens it) and the results files.
     pub fn prepare(self) -> Result<Prepared, SetupError> {
-        let mut parts = prepare::check(&self.config, self.executor.is_none())?;
+        // Jobs run here (the default executor, not Slurm steps): processes of an earlier run
+        // on this joblog that are still alive are waited for or refused.
+        let claim_local = self.executor.is_none() && self.config.cluster.slurm.is_none();
+        let mut parts = prepare::check(&self.config, claim_local)?;
         let marker = parts.marker.take();
         let mut reporters = Vec::new();
         let mut tick_every = None;
@@ -91,12 +94,14 @@ impl Run {
             tick_every = standard.tick_every;
         }
         reporters.extend(self.reporters);
-        let executor = self.executor.unwrap_or_else(|| {
-            Arc::new(
+        let slurm = self.config.cluster.slurm.clone();
+        let executor = self.executor.unwrap_or_else(|| match slurm {
+            Some(s) => Arc::new(crate::exec::Slurm::new(s)),
+            None => Arc::new(
                 Local::new()
                     .reap_orphans(self.config.reap_orphans)
                     .marker(marker),
-            )
+            ),
         });
         Ok(Prepared {
             config: self.config,
@@ -136,6 +141,8 @@ impl Prepared {
                 ..RunSummary::default()
             });
         }
+        // Before any reporter: a run that gets no allocation has nothing to report.
+        executor.acquire(&cancel).await?;
         let thread = report::spawn(reporters, cancel.clone(), config.keep_order);
         let ticker = tick_every.map(|every| tokio::spawn(tick(thread.sender.clone(), every)));
         let joblog = parts.joblog.clone();

@@ -2,8 +2,7 @@
 //! template, the input sources and the joblog (locked, read for `--resume` and checked against
 //! this run's jobs, then started). Every problem here is a [`SetupError`] (exit 255).
 
-use std::collections::HashSet;
-
+use crate::cluster::Skip;
 use crate::config::{Config, ResumeMode, Tag};
 use crate::error::SetupError;
 use crate::exec::{Marker, claim_joblog};
@@ -16,8 +15,9 @@ pub(crate) struct Parts {
     pub template: Template,
     pub tag: Option<Template>,
     pub input: ArgStream,
-    /// Seqs an earlier joblog has (`--resume`).
-    pub skip: HashSet<u64>,
+    /// Jobs that do not run here: other shards' (`--shard`), and those an earlier joblog has
+    /// (`--resume`).
+    pub skip: Skip,
     pub joblog: Option<JoblogWriter>,
     /// The claim on `<joblog>.live` for jobs run on this machine (see `check`).
     pub marker: Option<Marker>,
@@ -75,13 +75,14 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
         None => (Done::default(), None),
     };
     let skip = match config.resume {
-        ResumeMode::Off => HashSet::new(),
+        ResumeMode::Off => Default::default(),
         mode => done.skip(mode),
     };
     let mut input = ArgStream::open(&config.sources, config.separator)?;
     if resume && !config.resume_force {
         input = super::resume::check(&template, input, &done, &skip)?;
     }
+    let skip = Skip::new(skip, config.cluster.shard);
     // Truncated or cut only now that everything else is known to be right.
     let joblog = match file {
         Some(f) => Some(f.start(resume.then_some(done.valid))?),

@@ -2,12 +2,11 @@
 //! input order, with the jobs an earlier joblog has (`--resume`) skipped. Several scheduler
 //! threads share one [`Jobs`] behind an async lock, so sequence numbers stay in input order.
 
-use std::collections::HashSet;
-
 use tokio::sync::mpsc;
 
 use super::Shared;
 use crate::cancel::CancelReason;
+use crate::cluster::Skip;
 use crate::input::{ArgStream, InputError};
 use crate::job::{Job, JobId};
 use crate::report::events::RunEvent;
@@ -90,7 +89,7 @@ fn read_batches(mut input: ArgStream, tx: mpsc::Sender<Batch>) {
 /// The input as jobs: the next sequence number, the skipped ones, and how the input ended.
 pub(crate) struct Jobs {
     feed: Feed,
-    skip: HashSet<u64>,
+    skip: Skip,
     /// The last sequence number given out (or skipped).
     pub seq: u64,
     pub skipped: u64,
@@ -100,7 +99,7 @@ pub(crate) struct Jobs {
 }
 
 impl Jobs {
-    pub fn new(feed: Feed, skip: HashSet<u64>) -> Jobs {
+    pub fn new(feed: Feed, skip: Skip) -> Jobs {
         Jobs {
             feed,
             skip,
@@ -121,7 +120,11 @@ impl Jobs {
             let args = match self.feed.next().await {
                 None => {
                     self.done = true;
-                    shared.emit(RunEvent::InputDone { total: self.seq }).await;
+                    shared
+                        .emit(RunEvent::InputDone {
+                            total: self.skip.jobs_upto(self.seq),
+                        })
+                        .await;
                     return None;
                 }
                 Some(Err(e)) => {
@@ -138,7 +141,8 @@ impl Jobs {
             }
             self.seq += 1;
             if self.skip.contains(&self.seq) {
-                self.skipped += 1;
+                // Another shard's job is not this run's: not counted as skipped.
+                self.skipped += u64::from(self.skip.resumed(self.seq));
                 continue;
             }
             return Some(Job {

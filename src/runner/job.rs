@@ -141,7 +141,7 @@ impl JobCtx<'_> {
         let (start, t0) = (SystemTime::now(), Instant::now());
         let started = self.start(placement, attempt).await;
         // Where the attempt ran: a failed place may have moved it.
-        let begun = Begun {
+        let mut begun = Begun {
             place: placement.name.clone(),
             attempt,
             start,
@@ -152,11 +152,14 @@ impl JobCtx<'_> {
             Err(e) => return self.not_started(&begun, e).await,
         };
         let handle = running.handle();
+        if let Some(at) = running.ran_at() {
+            begun.place = at;
+        }
         shared
             .emit(RunEvent::JobStarted {
                 id: self.job.id,
                 slot: self.slot,
-                place: placement.name.clone(),
+                place: begun.place.clone(),
                 handle: handle.clone(),
                 attempt,
                 args: self.args.shared().clone(),

@@ -14,7 +14,6 @@ mod supervise;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -97,8 +96,8 @@ pub(crate) struct RunParts {
     pub tag: Option<Template>,
     pub input: ArgStream,
     pub executor: Arc<dyn Executor>,
-    /// Seqs to skip (already done, from `--resume`).
-    pub skip: HashSet<u64>,
+    /// Jobs that do not run here (other shards', already done by `--resume`).
+    pub skip: crate::cluster::Skip,
     pub events: EventSender,
     pub cancel: Cancel,
     /// `--joblog`: a line is written here as each job ends, before any event about it.
@@ -141,8 +140,8 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
             version: env!("CARGO_PKG_VERSION"),
             slots,
             command: command_display(&shared.config),
-            skipped: parts.skip.len() as u64,
-            total: parts.input.known_len(),
+            skipped: parts.skip.resumed_len(),
+            total: parts.input.known_len().map(|n| parts.skip.jobs_upto(n)),
         })
         .await;
 

@@ -93,7 +93,7 @@ async fn run_fake(
             tag: None,
             input: ArgStream::open(&[Source::args(values.iter().copied())], b'\n').unwrap(),
             executor: Arc::new(fake.clone()),
-            skip: HashSet::new(),
+            skip: Default::default(),
             events: thread.sender,
             cancel,
             joblog: None,
