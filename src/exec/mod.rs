@@ -79,6 +79,21 @@ pub struct StartRequest<'a> {
     pub attempt: u32,
 }
 
+impl StartRequest<'_> {
+    /// The variables every job sees, whatever runs it: `FANOUT_SEQ` and `FANOUT_SLOT` (as `{#}`
+    /// and `{%}`), and GNU parallel's names for them, so scripts written for it keep working.
+    pub fn job_env(&self) -> [(&'static str, String); 4] {
+        let seq = self.id.0.to_string();
+        let slot = self.slot.to_string();
+        [
+            ("FANOUT_SEQ", seq.clone()),
+            ("PARALLEL_SEQ", seq),
+            ("FANOUT_SLOT", slot.clone()),
+            ("PARALLEL_JOBSLOT", slot),
+        ]
+    }
+}
+
 /// Why an attempt did not start.
 #[derive(Debug)]
 #[non_exhaustive]

@@ -130,13 +130,7 @@ impl Local {
             None => tokio::process::Command::new(program),
         };
         cmd.args(&request.spec.argv[1..]);
-        // GNU parallel's names too, so scripts written for it keep working.
-        let seq = request.id.0.to_string();
-        let slot = request.slot.to_string();
-        cmd.env("FANOUT_SEQ", &seq)
-            .env("PARALLEL_SEQ", &seq)
-            .env("FANOUT_SLOT", &slot)
-            .env("PARALLEL_JOBSLOT", &slot)
+        cmd.envs(request.job_env())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -55,13 +55,8 @@ pub(super) async fn start(
         .args(&shared.config.args)
         .args(["/bin/sh", "-c", WRAPPER, "sh"])
         .args(&request.spec.argv);
-    let seq = request.id.0.to_string();
-    let slot = request.slot.to_string();
     // srun exports the environment to the task.
-    cmd.env("FANOUT_SEQ", &seq)
-        .env("PARALLEL_SEQ", &seq)
-        .env("FANOUT_SLOT", &slot)
-        .env("PARALLEL_JOBSLOT", &slot)
+    cmd.envs(request.job_env())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
