@@ -269,6 +269,9 @@ pub struct Cli {
     #[arg(help_heading = "Progress, logs and summary")]
     pub quiet: u8,
 
+    #[command(flatten)]
+    pipe: super::args_pipe::PipeArgs,
+
     /// COMMAND [ARGS...] then input sources: ::: ARGS, :::+ ARGS (linked), :::: FILES, ::::+ FILES
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     rest: Vec<OsString>,
@@ -377,6 +380,11 @@ impl Cli {
                 p.display()
             ));
         }
+        let pipe = self.pipe.into_config(super::args_pipe::Context {
+            sources: &mut sources,
+            dry_run: self.dry_run,
+            retries: self.retries,
+        })?;
         let config = Config {
             command,
             shell_mode: if self.shell {
@@ -410,6 +418,7 @@ impl Cli {
             tmpdir: self.tmpdir,
             reap_orphans: true,
             job_control: true,
+            pipe,
         };
         let options = ReportOptions {
             progress,

@@ -69,6 +69,9 @@ pub struct Config {
     /// against `--timeout` or `--slow` (on in the `fanout` binary; it installs SIGTSTP and
     /// SIGCONT handlers).
     pub job_control: bool,
+    /// `--pipe`/`--pipepart`: the input is cut into blocks, one per job's stdin (`None`: each
+    /// input value is a job's argument).
+    pub pipe: Option<crate::pipe::PipeConfig>,
 }
 
 impl Default for Config {
@@ -97,6 +100,7 @@ impl Default for Config {
             tmpdir: None,
             reap_orphans: false,
             job_control: false,
+            pipe: None,
         }
     }
 }

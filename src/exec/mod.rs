@@ -25,6 +25,7 @@
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 mod local;
+pub(crate) mod stdin;
 
 pub use crate::job::Handle;
 pub(crate) use local::claim_joblog;

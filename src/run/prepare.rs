@@ -3,10 +3,13 @@
 //! this run's jobs, then started). Every problem here is a [`SetupError`] (exit 255).
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 
 use crate::config::{Config, ResumeMode, Tag};
 use crate::error::SetupError;
-use crate::input::{ArgStream, SourceKind};
+
+use crate::input::{ArgStream, InputError, Source, SourceKind};
+use crate::pipe::PipeSource;
 use crate::results::joblog::{Done, JoblogFile, JoblogWriter};
 use crate::template::{ShellMode, Template};
 
@@ -18,6 +21,8 @@ pub(crate) struct Parts {
     /// Seqs an earlier joblog has (`--resume`).
     pub skip: HashSet<u64>,
     pub joblog: Option<JoblogWriter>,
+    /// `--pipe`: the input opened for cutting into blocks (`input` is then empty).
+    pub pipe: Option<crate::pipe::PipeSource>,
 }
 
 pub(crate) fn check(config: &Config) -> Result<Parts, SetupError> {
@@ -67,8 +72,16 @@ pub(crate) fn check(config: &Config) -> Result<Parts, SetupError> {
         ResumeMode::Off => HashSet::new(),
         mode => done.skip(mode),
     };
-    let mut input = ArgStream::open(&config.sources, config.separator)?;
-    if resume && !config.resume_force {
+    let (mut input, pipe) = match &config.pipe {
+        // Blocks are counted as jobs are, so `--resume` skips the blocks the joblog has; the
+        // command is the same for every block, so there is nothing to check it against.
+        Some(p) => (
+            ArgStream::open(&[Source::args(Vec::<OsString>::new())], config.separator)?,
+            Some(PipeSource::open(p, config.tmpdir.as_deref()).map_err(InputError::from)?),
+        ),
+        None => (ArgStream::open(&config.sources, config.separator)?, None),
+    };
+    if resume && !config.resume_force && pipe.is_none() {
         input = super::resume::check(&template, input, &done, &skip)?;
     }
     // Truncated or cut only now that everything else is known to be right.
@@ -82,5 +95,6 @@ pub(crate) fn check(config: &Config) -> Result<Parts, SetupError> {
         input,
         skip,
         joblog,
+        pipe,
     })
 }

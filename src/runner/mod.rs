@@ -105,6 +105,8 @@ pub(crate) struct RunParts {
     pub joblog: Option<JoblogWriter>,
     /// The most scheduler threads (the CPUs fanout may use; 1 in tests on paused time).
     pub threads: usize,
+    /// `--pipe`: the blocks of the input, instead of `input`'s values.
+    pub pipe: Option<crate::pipe::PipeSource>,
 }
 
 /// Runs every job and returns the summary, with its exit code settled. An input read error
@@ -142,13 +144,16 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
             slots,
             command: command_display(&shared.config),
             skipped: parts.skip.len() as u64,
-            total: parts.input.known_len(),
+            total: parts.input.known_len().filter(|_| parts.pipe.is_none()),
         })
         .await;
 
     let mut cancel_rx = shared.cancel.subscribe();
     let mut reported_cancel = None;
-    let feed = Feed::new(parts.input, slots * 2 + 64);
+    let feed = match parts.pipe {
+        Some(p) => Feed::Blocks(p.start(slots)),
+        None => Feed::new(parts.input, slots * 2 + 64),
+    };
     let scheds = Arc::new(Schedulers {
         shared: shared.clone(),
         jobs: tokio::sync::Mutex::new(Jobs::new(feed, parts.skip)),

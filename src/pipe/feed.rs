@@ -1,0 +1,279 @@
+//! The thread that reads the input of `--pipe` (or walks the ranges of `--pipepart`) and
+//! hands the runner one [`Block`] per job through a channel of one, so it is never more
+//! than a block ahead; with `--roundrobin`, a queue of blocks that a job per slot shares.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::part::{self, Ranges};
+use super::split::{Rules, Splitter};
+use super::{PipeConfig, PipeError, PipeMode, temp};
+use crate::job::{BlockQueue, Chunk, Hold, Stdin};
+
+/// One job's share of the input.
+#[derive(Debug)]
+pub(crate) struct Block {
+    /// Its arguments: none, or with `--cat`/`--fifo` the file's name (`{}`).
+    pub args: Vec<Vec<u8>>,
+    /// What it reads on stdin.
+    pub stdin: Stdin,
+    /// What removes its temporary file when it ends.
+    pub hold: Option<Hold>,
+}
+
+/// The input, opened and checked before any job starts.
+enum Input {
+    Stream(File),
+    Part {
+        file: File,
+        size: u64,
+        path: Arc<Path>,
+    },
+}
+
+/// The opened input of `--pipe` or `--pipepart`, ready to [`PipeSource::start`].
+pub(crate) struct PipeSource {
+    input: Input,
+    config: PipeConfig,
+    tmpdir: PathBuf,
+}
+
+impl std::fmt::Debug for PipeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipeSource")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl PipeSource {
+    /// Opens stdin (or the `--pipepart` file) and checks the record rules.
+    pub fn open(config: &PipeConfig, tmpdir: Option<&Path>) -> Result<PipeSource, PipeError> {
+        Rules::new(&config.recend, &config.recstart, config.regexp)?;
+        let input = match &config.part_file {
+            Some(path) => {
+                let (file, size) = part::open(path)?;
+                Input::Part {
+                    file,
+                    size,
+                    path: path.as_path().into(),
+                }
+            }
+            None => {
+                let fd = std::os::fd::AsFd::as_fd(&std::io::stdin())
+                    .try_clone_to_owned()
+                    .map_err(PipeError::Read)?;
+                Input::Stream(File::from(fd))
+            }
+        };
+        Ok(PipeSource {
+            input,
+            config: config.clone(),
+            tmpdir: tmpdir.map_or_else(std::env::temp_dir, Path::to_path_buf),
+        })
+    }
+
+    /// Starts the reading thread for a run of `slots` job slots.
+    pub fn start(self, slots: usize) -> BlockFeed {
+        if self.config.roundrobin {
+            return self.start_roundrobin(slots);
+        }
+        let (tx, rx) = mpsc::channel(1);
+        spawn(move || {
+            if let Err(e) = self.each(slots, &tx) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        BlockFeed::Each(rx)
+    }
+
+    fn start_roundrobin(self, slots: usize) -> BlockFeed {
+        let (tx, rx) = mpsc::channel(1);
+        let header = Arc::new(OnceLock::new());
+        let error = Arc::new(Mutex::new(None));
+        let (h, e) = (header.clone(), error.clone());
+        spawn(move || {
+            let Input::Stream(file) = self.input else {
+                unreachable!("--pipepart is never round robin (refused at setup)")
+            };
+            let read = || -> Result<(), PipeError> {
+                let mut s = Splitter::new(file, &self.config)?;
+                while let Some(b) = s.next_block().map_err(PipeError::Read)? {
+                    let _ = h.set(s.header().cloned());
+                    if tx.blocking_send(b).is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            };
+            if let Err(err) = read() {
+                *e.lock().expect("never poisoned") = Some(err);
+            }
+        });
+        BlockFeed::RoundRobin {
+            queue: BlockQueue::new(rx),
+            header,
+            error,
+            left: slots.max(1),
+        }
+    }
+
+    /// The reading thread of one job per block.
+    fn each(
+        self,
+        slots: usize,
+        tx: &mpsc::Sender<Result<Block, PipeError>>,
+    ) -> Result<(), PipeError> {
+        let send = |chunks: Vec<Chunk>| -> Result<bool, PipeError> {
+            let block = self.block(chunks)?;
+            Ok(tx.blocking_send(Ok(block)).is_ok())
+        };
+        match &self.input {
+            Input::Stream(file) => {
+                let mut s = Splitter::new(file, &self.config)?;
+                while let Some(b) = s.next_block().map_err(PipeError::Read)? {
+                    let mut chunks: Vec<Chunk> =
+                        s.header().cloned().map(Chunk::Bytes).into_iter().collect();
+                    chunks.push(Chunk::Bytes(b));
+                    if !send(chunks)? {
+                        break;
+                    }
+                }
+            }
+            Input::Part { file, size, path } => {
+                let part_err = |source| PipeError::Part {
+                    path: path.to_path_buf(),
+                    source,
+                };
+                let (header, start) = match &self.config.header {
+                    Some(h) => {
+                        let end = part::header_end(file, *size, h).map_err(part_err)?;
+                        let mut buf = vec![0; end as usize];
+                        std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, 0)
+                            .map_err(part_err)?;
+                        (Some(Bytes::from(buf)), end)
+                    }
+                    None => (None, 0),
+                };
+                let block = match self.config.blocks_per_slot {
+                    Some(n) => (size - start).div_ceil((n * slots.max(1)) as u64),
+                    None => self.config.block_size as u64,
+                };
+                let rules = Rules::new(
+                    &self.config.recend,
+                    &self.config.recstart,
+                    self.config.regexp,
+                )?;
+                let file = file.try_clone().map_err(part_err)?;
+                for range in Ranges::new(file, *size, block, rules, start) {
+                    let (offset, len) = range.map_err(part_err)?;
+                    let mut chunks: Vec<Chunk> =
+                        header.clone().map(Chunk::Bytes).into_iter().collect();
+                    chunks.push(Chunk::File {
+                        path: path.clone(),
+                        offset,
+                        len,
+                    });
+                    if !send(chunks)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A block's job input in the configured mode.
+    fn block(&self, chunks: Vec<Chunk>) -> Result<Block, PipeError> {
+        Ok(match self.config.mode {
+            PipeMode::Stdin => Block {
+                args: Vec::new(),
+                stdin: Stdin::Feed(chunks.into()),
+                hold: None,
+            },
+            PipeMode::Cat => {
+                let (name, hold) = temp::cat(&self.tmpdir, &chunks)?;
+                Block {
+                    args: vec![name],
+                    stdin: Stdin::Null,
+                    hold: Some(hold),
+                }
+            }
+            PipeMode::Fifo => {
+                let (name, hold) = temp::fifo(&self.tmpdir, chunks.into())?;
+                Block {
+                    args: vec![name],
+                    stdin: Stdin::Null,
+                    hold: Some(hold),
+                }
+            }
+        })
+    }
+}
+
+fn spawn(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .name("fanout-pipe".into())
+        .spawn(move || {
+            crate::signals::block_in_helper_thread();
+            f()
+        })
+        .expect("spawning the --pipe reading thread");
+}
+
+/// Where the runner takes the next job's block from.
+pub(crate) enum BlockFeed {
+    /// One job per block.
+    Each(mpsc::Receiver<Result<Block, PipeError>>),
+    /// `--roundrobin`: a job per slot, each started with a block of its own, then taking
+    /// blocks from the shared queue as it is ready for them.
+    RoundRobin {
+        queue: BlockQueue,
+        header: Arc<OnceLock<Option<Bytes>>>,
+        error: Arc<Mutex<Option<PipeError>>>,
+        /// Jobs still to start.
+        left: usize,
+    },
+}
+
+impl BlockFeed {
+    /// The next job's block; `None` at the end of the input.
+    pub async fn next(&mut self) -> Option<Result<Block, PipeError>> {
+        match self {
+            BlockFeed::Each(rx) => rx.recv().await,
+            BlockFeed::RoundRobin {
+                queue,
+                header,
+                error,
+                left,
+            } => {
+                if *left == 0 {
+                    return None;
+                }
+                let Some(first) = queue.next().await else {
+                    *left = 0;
+                    return error.lock().expect("never poisoned").take().map(Err);
+                };
+                *left -= 1;
+                let mut chunks: Vec<Chunk> = header
+                    .get()
+                    .cloned()
+                    .flatten()
+                    .map(Chunk::Bytes)
+                    .into_iter()
+                    .collect();
+                chunks.push(Chunk::Bytes(first));
+                chunks.push(Chunk::Queue(queue.clone()));
+                Some(Ok(Block {
+                    args: Vec::new(),
+                    stdin: Stdin::Feed(chunks.into()),
+                    hold: None,
+                }))
+            }
+        }
+    }
+}
