@@ -5,13 +5,15 @@
 #   scripts/bench.sh            the full run (about 15 minutes on 2 cores)
 #   scripts/bench.sh --smoke    a few jobs per workload: checks that the benchmark works (CI)
 #   scripts/bench.sh --runs 5   more runs per command (default 3)
-#   scripts/bench.sh --only a,c run some workloads only (a b c d)
+#   scripts/bench.sh --only a,c run some workloads only (a b c d e)
 #
 # Workloads (README "Performance" explains them and holds the latest figures):
 #   a. spawn overhead: 5,000 and 20,000 jobs of `true ARG` at -j 2
 #   b. scheduling: 200 jobs of `sleep 0.05` at -j 8 and -j 64, against the ideal time
 #   c. output: 500 jobs writing 200 KB each (100 MB) to /dev/null, grouped, with and without -k
 #   d. memory: peak RSS of a --dry-run over 1,000,000 stdin lines and of 100,000 `true` jobs
+#   e. --pipe: `wc -l` over a 1 GB file in 10 MB blocks at -j 2 (fanout --pipe and --pipepart
+#      against GNU parallel --pipepart and --pipe), with the throughput ratio to GNU --pipepart
 #
 # Peers are used when installed: xargs (findutils), GNU parallel (Debian `parallel`),
 # rust-parallel (`cargo install rust-parallel`). As root on Debian the script installs
@@ -22,7 +24,7 @@ cd "$(dirname "$0")/.."
 
 smoke=0
 runs=3
-only="a,b,c,d"
+only="a,b,c,d,e"
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -222,6 +224,48 @@ if has d; then
   peak_rss "--dry-run over $big stdin lines" "$fanout --dry-run echo < $work/d.in"
   peak_rss "$((jobs / 10)) \`true\` jobs, -j 2" "$fanout -j 2 true < $work/dj10.in"
   peak_rss "$jobs \`true\` jobs, -j 2" "$fanout -j 2 true < $work/dj.in"
+fi
+
+# ---- e. --pipe -----------------------------------------------------------------------------
+if has e; then
+  bytes=1000000000; block=10M
+  [ "$smoke" = 1 ] && bytes=10000000 && block=1M
+  seq 200000000 | head -c "$bytes" > "$work/e.in" || true
+  lines=$(wc -l < "$work/e.in")
+  say ""
+  say "## e. \`wc -l\` over $bytes bytes in $block blocks at -j 2"
+  say ""
+  cmds=()
+  [ -n "$gnu_parallel" ] && cmds+=("GNU parallel --pipepart=$gnu_parallel --pipepart --block $block -j 2 -a $work/e.in wc -l")
+  cmds+=("fanout --pipe=$fanout -q --pipe --block $block -j 2 wc -l < $work/e.in"
+         "fanout --pipepart=$fanout -q --pipepart --block $block -j 2 -a $work/e.in wc -l")
+  [ -n "$gnu_parallel" ] && cmds+=("GNU parallel --pipe=$gnu_parallel --pipe --block $block -j 2 wc -l < $work/e.in")
+  # Every line must be counted once: the blocks' counts add up to the file's.
+  for nc in "${cmds[@]}"; do
+    got=$(sh -c "${nc#*=}" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+    if [ "$got" != "$lines" ]; then
+      echo "bench.sh: ${nc%%=*} counted $got lines, not $lines" >&2
+      exit 1
+    fi
+  done
+  say "Every command counted exactly $lines lines."
+  say ""
+  say "| command | wall (median) | wall / first | CPU | CPU / first | MB/s |"
+  say "| --- | --- | --- | --- | --- | --- |"
+  timed=()
+  for nc in "${cmds[@]}"; do timed+=("${nc%%=*}=${nc#*=} > /dev/null"); done
+  PER=$((bytes / 1000000)) UNIT=MB/s bench "${timed[@]}"
+  if [ -n "$gnu_parallel" ]; then
+    # Throughput of fanout --pipe over GNU parallel --pipepart's (the target is >= 0.8).
+    awk '/"command":/ { gsub(/.*"command": "|",$/, ""); name=$0 }
+         /"median":/ { sub(/.*: */, ""); sub(/,.*/, ""); med[name] = $0 + 0 }
+         END { printf "\nThroughput of fanout --pipe / GNU parallel --pipepart: %.2fx (target >= 0.8x)\n",
+               med["GNU parallel --pipepart"] / med["fanout --pipe"] }' "$work/h.json" | tee -a "$out"
+  fi
+  say ""
+  say "| fanout run | peak RSS | wall |"
+  say "| --- | --- | --- |"
+  peak_rss "--pipe --block $block -j 2 wc -l over $bytes bytes" "$fanout -q --pipe --block $block -j 2 wc -l < $work/e.in"
 fi
 
 say ""
