@@ -91,7 +91,11 @@ impl PipeSource {
         BlockFeed::Each(rx)
     }
 
+    /// Round robin: the first block of each slot's job comes through `firsts`, so every
+    /// slot gets a job (GNU parallel starts `-j` of them) before the running ones share the
+    /// rest through the queue.
     fn start_roundrobin(self, slots: usize) -> BlockFeed {
+        let (first_tx, firsts) = mpsc::channel(1);
         let (tx, rx) = mpsc::channel(1);
         let header = Arc::new(OnceLock::new());
         let error = Arc::new(Mutex::new(None));
@@ -100,11 +104,24 @@ impl PipeSource {
             let Input::Stream(file) = self.input else {
                 unreachable!("--pipepart is never round robin (refused at setup)")
             };
+            let mut first_tx = Some(first_tx);
+            let mut left = slots.max(1);
             let read = || -> Result<(), PipeError> {
                 let mut s = Splitter::new(file, &self.config)?;
                 while let Some(b) = s.next_block().map_err(PipeError::Read)? {
                     let _ = h.set(s.header().cloned());
-                    if tx.blocking_send(b).is_err() {
+                    let sent = match &first_tx {
+                        Some(f) => {
+                            left -= 1;
+                            let sent = f.blocking_send(b).is_ok();
+                            if left == 0 {
+                                first_tx = None;
+                            }
+                            sent
+                        }
+                        None => tx.blocking_send(b).is_ok(),
+                    };
+                    if !sent {
                         break;
                     }
                 }
@@ -115,10 +132,10 @@ impl PipeSource {
             }
         });
         BlockFeed::RoundRobin {
+            firsts,
             queue: BlockQueue::new(rx),
             header,
             error,
-            left: slots.max(1),
         }
     }
 
@@ -229,14 +246,13 @@ fn spawn(f: impl FnOnce() + Send + 'static) {
 pub(crate) enum BlockFeed {
     /// One job per block.
     Each(mpsc::Receiver<Result<Block, PipeError>>),
-    /// `--roundrobin`: a job per slot, each started with a block of its own, then taking
-    /// blocks from the shared queue as it is ready for them.
+    /// `--roundrobin`: a job per slot, each started with a block of its own (from
+    /// `firsts`), then taking blocks from the shared queue as it is ready for them.
     RoundRobin {
+        firsts: mpsc::Receiver<Bytes>,
         queue: BlockQueue,
         header: Arc<OnceLock<Option<Bytes>>>,
         error: Arc<Mutex<Option<PipeError>>>,
-        /// Jobs still to start.
-        left: usize,
     },
 }
 
@@ -246,19 +262,16 @@ impl BlockFeed {
         match self {
             BlockFeed::Each(rx) => rx.recv().await,
             BlockFeed::RoundRobin {
+                firsts,
                 queue,
                 header,
                 error,
-                left,
             } => {
-                if *left == 0 {
-                    return None;
-                }
-                let Some(first) = queue.next().await else {
-                    *left = 0;
+                // Asked again once every slot has its job: when a job ends, and at the end
+                // of the run, so a read error that ended the queue is reported then.
+                let Some(first) = firsts.recv().await else {
                     return error.lock().expect("never poisoned").take().map(Err);
                 };
-                *left -= 1;
                 let mut chunks: Vec<Chunk> = header
                     .get()
                     .cloned()

@@ -49,13 +49,22 @@ impl Header {
             return Ok(Header::Lines(n));
         }
         let pattern = if s == ":" { ".*\n" } else { s };
-        regex::bytes::Regex::new(&format!(r"\A(?:{pattern})"))
-            .map(Header::Regex)
-            .map_err(|e| PipeError::Regex {
-                flag: "--header",
-                message: e.to_string(),
-            })
+        regex(pattern, "--header")?;
+        regex(&format!(r"\A(?:{pattern})"), "--header").map(Header::Regex)
     }
+}
+
+/// Compiles a regular expression given to `flag`; the error is one line.
+fn regex(pattern: &str, flag: &'static str) -> Result<regex::bytes::Regex, PipeError> {
+    regex::bytes::Regex::new(pattern).map_err(|e| {
+        // The parser's message draws the pattern with a caret: keep its last line, the cause.
+        let text = e.to_string();
+        let cause = text.lines().last().unwrap_or("").trim();
+        PipeError::Regex {
+            flag,
+            message: format!("`{pattern}`: {}", cause.trim_start_matches("error: ")),
+        }
+    })
 }
 
 /// How the input is cut into blocks and given to the jobs. Plain data; `--pipe` sets it.

@@ -1,7 +1,6 @@
 //! `--pipepart`: a seekable file cut into byte ranges of whole records, found by reading only
-//! a little around each nominal boundary, never the file itself. A range ends, like a block
-//! of `--pipe`, at the last record end within the block size (or holds one whole longer
-//! record), so both cut the same input the same way.
+//! a little after each nominal boundary, never the file itself. As in GNU parallel, a range
+//! goes on past the block size to the next record end (`--pipe`'s blocks stop before it).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -10,7 +9,7 @@ use std::path::Path;
 use super::split::Rules;
 use super::{Header, PipeError};
 
-/// How much is read around a boundary at first; doubled while no split point is found.
+/// How much is read after a boundary at first; doubled while no split point is found.
 const WINDOW: u64 = 64 * 1024;
 
 /// The ranges of a file, computed one at a time.
@@ -50,39 +49,36 @@ impl Ranges {
         }
     }
 
-    /// Where the range that starts at `self.at` ends.
+    /// Where the range that starts at `self.at` ends: as GNU parallel does, at the first
+    /// record separator that starts at or after `at + block` (a separator just before that
+    /// point does not end the range).
     fn boundary(&self) -> std::io::Result<u64> {
         let start = self.at;
         let limit = start + self.block;
         if limit >= self.size {
             return Ok(self.size);
         }
-        let hi = (limit + self.lookahead()).min(self.size);
-        // Backwards from the limit, a growing window at a time.
+        // A match at `i >= limit` splits at `i + end.len()`.
+        let from = (limit - start) as usize + self.end_len() - 1;
         let mut width = WINDOW;
         loop {
-            let lo = limit.saturating_sub(width).max(start);
-            let buf = self.read(lo, hi)?;
-            if let Some(p) = self.rules.last_split(&buf, (limit - lo) as usize) {
-                return Ok(lo + p as u64);
-            }
-            if lo == start {
-                break;
-            }
-            width *= 2;
-        }
-        // One record longer than the block: forwards to its end.
-        let mut width = WINDOW;
-        loop {
-            let hi = (limit + width).min(self.size);
+            let hi = (limit + width + self.lookahead()).min(self.size);
             let buf = self.read(start, hi)?;
-            if let Some(p) = self.rules.next_split(&buf, (limit - start) as usize) {
+            if let Some(p) = self.rules.next_split(&buf, from) {
                 return Ok(start + p as u64);
             }
             if hi == self.size {
                 return Ok(self.size);
             }
             width *= 2;
+        }
+    }
+
+    /// How long the record end of a split is (the split point comes after it).
+    fn end_len(&self) -> usize {
+        match &self.rules {
+            Rules::Plain { end, .. } => end.len(),
+            Rules::Anywhere | Rules::Regex(_) => 0,
         }
     }
 }
@@ -174,28 +170,39 @@ mod tests {
     }
 
     #[test]
-    fn ranges_cut_like_the_pipe_splitter() {
-        let input: Vec<u8> = (0..20_000)
+    fn ranges_end_at_the_first_record_end_past_the_block_as_gnu_parallel() {
+        let seq: Vec<u8> = (1..=1000)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        let lens: Vec<usize> = ranges(&seq, 1000, 0).iter().map(Vec::len).collect();
+        // GNU parallel --pipepart --block 1k over `seq 1000`: 1004 1004 1004 881.
+        assert_eq!(lens, [1004, 1004, 1004, 881]);
+        let long = b"aaaa\nbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\nc\nd\ne\n";
+        assert_eq!(ranges(long, 5, 0).len(), 2);
+        assert_eq!(
+            ranges(b"H\n1\n2\n3\n4\n", 2, 2),
+            [b"1\n2\n".to_vec(), b"3\n4\n".to_vec()]
+        );
+        let big: Vec<u8> = (0..50_000)
             .flat_map(|i| format!("{}\n", "q".repeat(i % 23)).into_bytes())
             .collect();
-        for block in [1, 7, 100, 5000, 70_000, 1 << 22] {
-            let got = ranges(&input, block, 0);
-            let config = super::super::PipeConfig {
-                block_size: block as usize,
-                ..Default::default()
-            };
-            let mut s = super::super::split::Splitter::new(&input[..], &config).unwrap();
-            let mut want = Vec::new();
-            while let Some(b) = s.next_block().unwrap() {
-                want.push(b.to_vec());
-            }
-            assert_eq!(got, want, "block {block}");
+        for block in [1, 7, 100, 70_000, 1 << 22] {
+            let got = ranges(&big, block, 0);
+            assert_eq!(got.concat(), big, "block {block}");
+            assert!(got.iter().all(|r| r.ends_with(b"\n")));
         }
-        let long = [vec![b'x'; 300_000], b"\ny\n".to_vec()].concat();
-        assert_eq!(ranges(&long, 10, 0).len(), 2);
-        assert_eq!(
-            ranges(b"H\na\nb\n", 2, 2),
-            [b"a\n".to_vec(), b"b\n".to_vec()]
-        );
+        let huge = [vec![b'x'; 300_000], b"\ny\n".to_vec()].concat();
+        assert_eq!(ranges(&huge, 10, 0).len(), 2);
+    }
+
+    #[test]
+    fn ranges_with_a_record_start() {
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, b"STa1STa2STa3").unwrap();
+        let rules = Rules::new(b"", b"ST", false).unwrap();
+        let got: Vec<(u64, u64)> = Ranges::new(f, 12, 3, rules, 0)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, [(0, 4), (4, 4), (8, 4)]);
     }
 }

@@ -41,12 +41,10 @@ impl Rules {
                     })
             };
             let (e, s) = (text(end, "--recend")?, text(start, "--recstart")?);
-            let re = regex::bytes::RegexBuilder::new(&format!("(?:{e})({s})"))
-                .build()
-                .map_err(|err| PipeError::Regex {
-                    flag: "--recend/--recstart",
-                    message: err.to_string(),
-                })?;
+            // Each on its own first, so an error names the flag and shows the user's text.
+            super::regex(&e, "--recend")?;
+            super::regex(&s, "--recstart")?;
+            let re = super::regex(&format!("(?:{e})({s})"), "--recend/--recstart")?;
             return Ok(Rules::Regex(re));
         }
         if end.is_empty() && start.is_empty() {
