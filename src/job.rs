@@ -69,8 +69,8 @@ pub struct JobSpec {
 }
 
 /// What a job reads on its stdin. Data, not a file descriptor, so that any executor can feed
-/// it: the local one writes it into a pipe, a remote one into its connection's stdin. See
-/// `exec::feed_stdin` for the local way.
+/// it: the local one writes it into a pipe, a remote one into its connection's stdin (the
+/// local way is `exec::stdin`; `--roundrobin` jobs share a [`BlockQueue`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Stdin {
     /// Nothing: `/dev/null`, so a job never waits on a terminal.

@@ -40,6 +40,8 @@ pub(crate) struct PipeSource {
     input: Input,
     config: PipeConfig,
     tmpdir: PathBuf,
+    /// `-k` with `--roundrobin`: blocks go to the jobs in turn.
+    in_turn: bool,
 }
 
 impl std::fmt::Debug for PipeSource {
@@ -51,8 +53,13 @@ impl std::fmt::Debug for PipeSource {
 }
 
 impl PipeSource {
-    /// Opens stdin (or the `--pipepart` file) and checks the record rules.
-    pub fn open(config: &PipeConfig, tmpdir: Option<&Path>) -> Result<PipeSource, PipeError> {
+    /// Opens stdin (or the `--pipepart` file) and checks the record rules. `keep_order`
+    /// (`-k`) makes `--roundrobin` give the blocks to the jobs in turn.
+    pub fn open(
+        config: &PipeConfig,
+        tmpdir: Option<&Path>,
+        keep_order: bool,
+    ) -> Result<PipeSource, PipeError> {
         Rules::new(&config.recend, &config.recstart, config.regexp)?;
         let input = match &config.part_file {
             Some(path) => {
@@ -74,6 +81,7 @@ impl PipeSource {
             input,
             config: config.clone(),
             tmpdir: tmpdir.map_or_else(std::env::temp_dir, Path::to_path_buf),
+            in_turn: keep_order,
         })
     }
 
@@ -92,11 +100,20 @@ impl PipeSource {
     }
 
     /// Round robin: the first block of each slot's job comes through `firsts`, so every
-    /// slot gets a job (GNU parallel starts `-j` of them) before the running ones share the
-    /// rest through the queue.
+    /// slot gets a job (GNU parallel starts `-j` of them) before the running ones get the
+    /// rest: from one shared queue (whichever job is ready), or with `-k` (`in_turn`) from a
+    /// queue per job, block `n` to job `n mod slots`, the same blocks to the same job in every
+    /// run (GNU parallel's `-k --roundrobin`).
     fn start_roundrobin(self, slots: usize) -> BlockFeed {
+        let slots = slots.max(1);
         let (first_tx, firsts) = mpsc::channel(1);
-        let (tx, rx) = mpsc::channel(1);
+        let queues = if self.in_turn { slots } else { 1 };
+        let (mut txs, mut rxs) = (Vec::new(), Vec::new());
+        for _ in 0..queues {
+            let (tx, rx) = mpsc::channel(1);
+            txs.push(Some(tx));
+            rxs.push(Some(BlockQueue::new(rx)));
+        }
         let header = Arc::new(OnceLock::new());
         let error = Arc::new(Mutex::new(None));
         let (h, e) = (header.clone(), error.clone());
@@ -105,24 +122,39 @@ impl PipeSource {
                 unreachable!("--pipepart is never round robin (refused at setup)")
             };
             let mut first_tx = Some(first_tx);
-            let mut left = slots.max(1);
             let read = || -> Result<(), PipeError> {
                 let mut s = Splitter::new(file, &self.config)?;
-                while let Some(b) = s.next_block().map_err(PipeError::Read)? {
+                let mut n = 0;
+                while let Some(mut b) = s.next_block().map_err(PipeError::Read)? {
                     let _ = h.set(s.header().cloned());
-                    let sent = match &first_tx {
-                        Some(f) => {
-                            left -= 1;
-                            let sent = f.blocking_send(b).is_ok();
-                            if left == 0 {
-                                first_tx = None;
-                            }
-                            sent
+                    if let Some(f) = &first_tx {
+                        n += 1;
+                        let sent = f.blocking_send(b).is_ok();
+                        if n == slots {
+                            first_tx = None;
                         }
-                        None => tx.blocking_send(b).is_ok(),
-                    };
-                    if !sent {
-                        break;
+                        if !sent {
+                            break;
+                        }
+                        continue;
+                    }
+                    // The next job in turn; a job that has ended leaves the turn.
+                    loop {
+                        let k = n % txs.len();
+                        n += 1;
+                        let Some(tx) = &txs[k] else {
+                            if txs.iter().all(Option::is_none) {
+                                return Ok(());
+                            }
+                            continue;
+                        };
+                        match tx.blocking_send(b) {
+                            Ok(()) => break,
+                            Err(mpsc::error::SendError(back)) => {
+                                txs[k] = None;
+                                b = back;
+                            }
+                        }
                     }
                 }
                 Ok(())
@@ -133,7 +165,8 @@ impl PipeSource {
         });
         BlockFeed::RoundRobin {
             firsts,
-            queue: BlockQueue::new(rx),
+            queues: rxs,
+            started: 0,
             header,
             error,
         }
@@ -247,10 +280,13 @@ pub(crate) enum BlockFeed {
     /// One job per block.
     Each(mpsc::Receiver<Result<Block, PipeError>>),
     /// `--roundrobin`: a job per slot, each started with a block of its own (from
-    /// `firsts`), then taking blocks from the shared queue as it is ready for them.
+    /// `firsts`), then taking blocks from its queue (shared, or its own with `-k`).
     RoundRobin {
         firsts: mpsc::Receiver<Bytes>,
-        queue: BlockQueue,
+        /// The queues not yet given out; a job's own queue is given away (not kept here), so
+        /// a job that ends closes it and leaves the turn.
+        queues: Vec<Option<BlockQueue>>,
+        started: usize,
         header: Arc<OnceLock<Option<Bytes>>>,
         error: Arc<Mutex<Option<PipeError>>>,
     },
@@ -263,15 +299,25 @@ impl BlockFeed {
             BlockFeed::Each(rx) => rx.recv().await,
             BlockFeed::RoundRobin {
                 firsts,
-                queue,
+                queues,
+                started,
                 header,
                 error,
             } => {
                 // Asked again once every slot has its job: when a job ends, and at the end
-                // of the run, so a read error that ended the queue is reported then.
+                // of the run, so a read error that ended the queues is reported then.
                 let Some(first) = firsts.recv().await else {
+                    queues.clear();
                     return error.lock().expect("never poisoned").take().map(Err);
                 };
+                let k = *started % queues.len();
+                *started += 1;
+                let queue = if queues.len() == 1 {
+                    queues[0].clone()
+                } else {
+                    queues[k].take()
+                }
+                .expect("a queue per job slot, each given out once");
                 let mut chunks: Vec<Chunk> = header
                     .get()
                     .cloned()
@@ -280,7 +326,7 @@ impl BlockFeed {
                     .into_iter()
                     .collect();
                 chunks.push(Chunk::Bytes(first));
-                chunks.push(Chunk::Queue(queue.clone()));
+                chunks.push(Chunk::Queue(queue));
                 Some(Ok(Block {
                     args: Vec::new(),
                     stdin: Stdin::Feed(chunks.into()),

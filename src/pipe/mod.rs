@@ -1,10 +1,10 @@
 //! `--pipe` and `--pipepart`: the input is cut into blocks of whole records and each block
 //! is one job's stdin (GNU parallel's meaning). What this module owns: the plain-data
-//! [`PipeConfig`], the splitter ([`split`]), the byte ranges of `--pipepart` ([`part`]), the
-//! temporary files and fifos of `--cat` and `--fifo` ([`temp`]), and the thread that reads
-//! the input and hands the runner one [`Block`] per job ([`BlockFeed`]). How a job's stdin is
+//! [`PipeConfig`], the splitter (`split`), the byte ranges of `--pipepart` (`part`), the
+//! temporary files and fifos of `--cat` and `--fifo` (`temp`), and the thread that reads
+//! the input and hands the runner one `Block` per job (`BlockFeed`). How a job's stdin is
 //! fed is the executor's business (`exec::stdin` for this machine): a block travels as data
-//! in the job's [`Stdin`], so any executor can feed it.
+//! in the job's `Stdin`, so any executor can feed it.
 //!
 //! Memory stays bounded: the reading thread is at most one block ahead of the jobs (a channel
 //! of one), and a job holds its block until it ends (for a retry), so about `slots + 2`

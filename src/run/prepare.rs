@@ -77,7 +77,10 @@ pub(crate) fn check(config: &Config) -> Result<Parts, SetupError> {
         // command is the same for every block, so there is nothing to check it against.
         Some(p) => (
             ArgStream::open(&[Source::args(Vec::<OsString>::new())], config.separator)?,
-            Some(PipeSource::open(p, config.tmpdir.as_deref()).map_err(InputError::from)?),
+            Some(
+                PipeSource::open(p, config.tmpdir.as_deref(), config.keep_order)
+                    .map_err(InputError::from)?,
+            ),
         ),
         None => (ArgStream::open(&config.sources, config.separator)?, None),
     };

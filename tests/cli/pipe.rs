@@ -345,6 +345,46 @@ fn roundrobin_starts_one_job_per_slot_and_shares_the_blocks() {
 }
 
 #[test]
+fn keep_order_roundrobin_gives_the_blocks_in_turn() {
+    let dir = Dir::new();
+    let input = (1..=30_000).map(|i| format!("{i}\n")).collect::<String>();
+    let args = [
+        "-k",
+        "-j",
+        "3",
+        "--pipe",
+        "--roundrobin",
+        "--block",
+        "10k",
+        "cat > part.$PARALLEL_SEQ",
+    ];
+    pipe_run(&dir, &args, input.as_bytes()).success();
+    // The blocks as --pipe cuts them: up to the last newline within 10000 bytes.
+    let mut cut_blocks = Vec::new();
+    let mut rest = input.as_bytes();
+    while !rest.is_empty() {
+        let cut = if rest.len() <= 10_000 {
+            rest.len()
+        } else {
+            rest[..10_000].iter().rposition(|&b| b == b'\n').unwrap() + 1
+        };
+        cut_blocks.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    // Block n goes to job n mod 3.
+    for job in 0..3 {
+        let got = std::fs::read(dir.join(format!("part.{}", job + 1))).unwrap();
+        let want: Vec<u8> = cut_blocks
+            .iter()
+            .skip(job)
+            .step_by(3)
+            .flat_map(|b| b.iter().copied())
+            .collect();
+        assert_eq!(got, want, "job {}", job + 1);
+    }
+}
+
+#[test]
 fn the_joblog_seq_and_resume_count_blocks() {
     let dir = Dir::new();
     let out = stdout_of(
@@ -555,6 +595,11 @@ fn the_same_command_lines_as_gnu_parallel() {
         (f(&seq_in), "--pipe|--block|5k|grep|-q|4999"),
         (f(&seq_in), "--pipe|--block|2k|-k|tail|-n|1"),
         (f(&seq_in), "--pipe|--roundrobin|-j|1|--block|1k|wc|-l"),
+        (f(&seq_in), "--pipe|--roundrobin|-k|-j|3|--block|1k|wc|-l"),
+        (
+            f(&varied_in),
+            "--round-robin|--pipe|-k|-j|2|--block|3k|md5sum",
+        ),
         (String::from("/dev/null"), "--pipe|wc|-l"),
         (
             String::from("/dev/null"),
