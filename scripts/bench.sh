@@ -5,7 +5,7 @@
 #   scripts/bench.sh            the full run (about 15 minutes on 2 cores)
 #   scripts/bench.sh --smoke    a few jobs per workload: checks that the benchmark works (CI)
 #   scripts/bench.sh --runs 5   more runs per command (default 3)
-#   scripts/bench.sh --only a,c run some workloads only (a b c d e)
+#   scripts/bench.sh --only a,c run some workloads only (a b c d e f)
 #
 # Workloads (README "Performance" explains them and holds the latest figures):
 #   a. spawn overhead: 5,000 and 20,000 jobs of `true ARG` at -j 2
@@ -15,6 +15,8 @@
 #   e. Slurm steps: 100 jobs of `sleep 0.1` as steps of a 2-task allocation, fanout --slurm
 #      against `parallel srun --exact -n1`, against the ideal (with SLURM_CONF set, or as root
 #      with the test Slurm of scripts/test-slurm.sh, started and stopped here; else skipped)
+#   f. --pipe: `wc -l` over a 1 GB file in 10 MB blocks at -j 2 (fanout --pipe and --pipepart
+#      against GNU parallel --pipepart and --pipe), with the throughput ratio to GNU --pipepart
 #
 # Peers are used when installed: xargs (findutils), GNU parallel (Debian `parallel`),
 # rust-parallel (`cargo install rust-parallel`). As root on Debian the script installs
@@ -25,7 +27,7 @@ cd "$(dirname "$0")/.."
 
 smoke=0
 runs=3
-only="a,b,c,d,e"
+only="a,b,c,d,e,f"
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -256,6 +258,46 @@ if has e; then
   else
     say "## e. Slurm steps: skipped (no SLURM_CONF, and not root to start the test Slurm)"
   fi
+# ---- f. --pipe -----------------------------------------------------------------------------
+if has f; then
+  bytes=1000000000; block=10M
+  [ "$smoke" = 1 ] && bytes=10000000 && block=1M
+  seq 200000000 | head -c "$bytes" > "$work/f.in" || true
+  lines=$(wc -l < "$work/f.in")
+  say ""
+  say "## f. \`wc -l\` over $bytes bytes in $block blocks at -j 2"
+  say ""
+  cmds=()
+  [ -n "$gnu_parallel" ] && cmds+=("GNU parallel --pipepart=$gnu_parallel --pipepart --block $block -j 2 -a $work/f.in wc -l")
+  cmds+=("fanout --pipe=$fanout -q --pipe --block $block -j 2 wc -l < $work/f.in"
+         "fanout --pipepart=$fanout -q --pipepart --block $block -j 2 -a $work/f.in wc -l")
+  [ -n "$gnu_parallel" ] && cmds+=("GNU parallel --pipe=$gnu_parallel --pipe --block $block -j 2 wc -l < $work/f.in")
+  # Every line must be counted once: the blocks' counts add up to the file's.
+  for nc in "${cmds[@]}"; do
+    got=$(sh -c "${nc#*=}" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+    if [ "$got" != "$lines" ]; then
+      echo "bench.sh: ${nc%%=*} counted $got lines, not $lines" >&2
+      exit 1
+    fi
+  done
+  say "Every command counted exactly $lines lines."
+  say ""
+  say "| command | wall (median) | wall / first | CPU | CPU / first | MB/s |"
+  say "| --- | --- | --- | --- | --- | --- |"
+  timed=()
+  for nc in "${cmds[@]}"; do timed+=("${nc%%=*}=${nc#*=} > /dev/null"); done
+  PER=$((bytes / 1000000)) UNIT=MB/s bench "${timed[@]}"
+  if [ -n "$gnu_parallel" ]; then
+    # Throughput of fanout --pipe over GNU parallel --pipepart's (the target is >= 0.8).
+    awk '/"command":/ { gsub(/.*"command": "|",$/, ""); name=$0 }
+         /"median":/ { sub(/.*: */, ""); sub(/,.*/, ""); med[name] = $0 + 0 }
+         END { printf "\nThroughput of fanout --pipe / GNU parallel --pipepart: %.2fx (target >= 0.8x)\n",
+               med["GNU parallel --pipepart"] / med["fanout --pipe"] }' "$work/h.json" | tee -a "$out"
+  fi
+  say ""
+  say "| fanout run | peak RSS | wall |"
+  say "| --- | --- | --- |"
+  peak_rss "--pipe --block $block -j 2 wc -l over $bytes bytes" "$fanout -q --pipe --block $block -j 2 wc -l < $work/f.in"
 fi
 
 say ""

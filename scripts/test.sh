@@ -13,6 +13,8 @@ command -v ps >/dev/null 2>&1 || need+=(procps)
 command -v rsvg-convert >/dev/null 2>&1 || need+=(librsvg2-bin)
 [ -x /usr/bin/time ] || need+=(time)
 command -v mount >/dev/null 2>&1 || need+=(mount)
+# GNU parallel: tests/cli/pipe.rs compares --pipe command lines with it.
+command -v parallel >/dev/null 2>&1 || need+=(parallel)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

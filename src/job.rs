@@ -23,9 +23,27 @@ pub struct Job {
     pub id: JobId,
     /// One value per input source, in source order (`{1}`, `{2}`, ...).
     pub args: Vec<Vec<u8>>,
+    /// What the job reads on stdin (a block of `--pipe`); `/dev/null` otherwise.
+    pub stdin: Stdin,
+    /// Something that must live as long as the job (the temporary file of `--cat`, removed
+    /// when it is dropped).
+    pub hold: Option<Hold>,
 }
 
+/// See [`Job::hold`].
+pub type Hold = Arc<dyn fmt::Debug + Send + Sync>;
+
 impl Job {
+    /// A job with these arguments and nothing on stdin.
+    pub fn new(id: JobId, args: Vec<Vec<u8>>) -> Job {
+        Job {
+            id,
+            args,
+            stdin: Stdin::Null,
+            hold: None,
+        }
+    }
+
     /// The arguments as one display string (lossy UTF-8, space separated), for logs and `--tag`.
     pub fn args_display(&self) -> String {
         let mut s = String::new();
@@ -46,6 +64,91 @@ pub struct JobSpec {
     pub argv: Vec<OsString>,
     /// True when argv is `sh -c SCRIPT`; kept so reporters can show the script alone.
     pub shell: bool,
+    /// What the job reads on stdin; every executor must feed it (or refuse the job).
+    pub stdin: Stdin,
+}
+
+/// What a job reads on its stdin. Data, not a file descriptor, so that any executor can feed
+/// it: the local one writes it into a pipe, a remote one into its connection's stdin (the
+/// local way is `exec::stdin`; `--roundrobin` jobs share a [`BlockQueue`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Stdin {
+    /// Nothing: `/dev/null`, so a job never waits on a terminal.
+    #[default]
+    Null,
+    /// These pieces in order, then end of file.
+    Feed(Arc<[Chunk]>),
+}
+
+/// One piece of a job's stdin.
+#[derive(Debug, Clone)]
+pub enum Chunk {
+    /// These bytes (a block of `--pipe`, a `--header`).
+    Bytes(bytes::Bytes),
+    /// `len` bytes of the file at `path` from `offset` (`--pipepart`): read by whoever feeds
+    /// the job, never held in memory by fanout.
+    File {
+        /// The file, as given.
+        path: Arc<std::path::Path>,
+        /// Where the range starts.
+        offset: u64,
+        /// How many bytes it has.
+        len: u64,
+    },
+    /// Every block still to come from a queue the jobs share (`--roundrobin`): a feeder takes
+    /// the next block once it has written the last, until the queue ends.
+    Queue(BlockQueue),
+}
+
+impl PartialEq for Chunk {
+    fn eq(&self, other: &Chunk) -> bool {
+        match (self, other) {
+            (Chunk::Bytes(a), Chunk::Bytes(b)) => a == b,
+            (
+                Chunk::File {
+                    path: a,
+                    offset: ao,
+                    len: al,
+                },
+                Chunk::File {
+                    path: b,
+                    offset: bo,
+                    len: bl,
+                },
+            ) => (a, ao, al) == (b, bo, bl),
+            (Chunk::Queue(a), Chunk::Queue(b)) => Arc::ptr_eq(&a.0, &b.0),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Chunk {}
+
+/// Blocks shared by several jobs, taken one at a time (see [`Chunk::Queue`]).
+#[derive(Clone)]
+pub struct BlockQueue(Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<bytes::Bytes>>>);
+
+impl BlockQueue {
+    /// The queue of the blocks `rx` receives.
+    pub fn new(rx: tokio::sync::mpsc::Receiver<bytes::Bytes>) -> BlockQueue {
+        BlockQueue(Arc::new(tokio::sync::Mutex::new(rx)))
+    }
+
+    /// The next block, waiting for it; `None` once the queue has ended.
+    pub async fn next(&self) -> Option<bytes::Bytes> {
+        self.0.lock().await.recv().await
+    }
+
+    /// The same, from a thread outside the runtime (a feeder).
+    pub fn next_blocking(&self) -> Option<bytes::Bytes> {
+        self.0.blocking_lock().blocking_recv()
+    }
+}
+
+impl fmt::Debug for BlockQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BlockQueue")
+    }
 }
 
 impl JobSpec {

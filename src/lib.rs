@@ -23,6 +23,7 @@ pub mod exec;
 pub mod exit;
 pub mod input;
 pub mod job;
+pub mod pipe;
 mod quote;
 pub mod report;
 mod results;

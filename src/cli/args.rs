@@ -273,6 +273,9 @@ pub struct Cli {
     #[command(flatten)]
     cluster: super::args_slurm::ClusterArgs,
 
+    #[command(flatten)]
+    pipe: super::args_pipe::PipeArgs,
+
     /// COMMAND [ARGS...] then input sources: ::: ARGS, :::+ ARGS (linked), :::: FILES, ::::+ FILES
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     rest: Vec<OsString>,
@@ -381,6 +384,11 @@ impl Cli {
                 p.display()
             ));
         }
+        let pipe = self.pipe.into_config(super::args_pipe::Context {
+            sources: &mut sources,
+            dry_run: self.dry_run,
+            retries: self.retries,
+        })?;
         let mut config = Config {
             command,
             shell_mode: if self.shell {
@@ -415,6 +423,7 @@ impl Cli {
             reap_orphans: true,
             job_control: true,
             cluster: Default::default(),
+            pipe,
         };
         self.cluster.apply(&mut config, self.jobs.is_some())?;
         let options = ReportOptions {

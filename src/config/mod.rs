@@ -71,6 +71,9 @@ pub struct Config {
     pub job_control: bool,
     /// Cluster settings: `--shard`, and running jobs as Slurm job steps.
     pub cluster: crate::cluster::Cluster,
+    /// `--pipe`/`--pipepart`: the input is cut into blocks, one per job's stdin (`None`: each
+    /// input value is a job's argument).
+    pub pipe: Option<crate::pipe::PipeConfig>,
 }
 
 impl Default for Config {
@@ -100,6 +103,7 @@ impl Default for Config {
             reap_orphans: false,
             job_control: false,
             cluster: Default::default(),
+            pipe: None,
         }
     }
 }

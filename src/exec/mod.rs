@@ -26,6 +26,7 @@
 pub mod fake;
 mod local;
 mod slurm;
+pub(crate) mod stdin;
 
 pub use crate::job::Handle;
 pub use local::{Local, main_if_guard};

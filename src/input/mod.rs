@@ -63,6 +63,9 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
+    /// The input of `--pipe` or `--pipepart`.
+    #[error(transparent)]
+    Pipe(#[from] crate::pipe::PipeError),
     /// Stdin (`-`) is given as more than one source.
     #[error("stdin is given as more than one input source: it can be read only once")]
     StdinTwice,

@@ -20,10 +20,7 @@ pub(crate) fn print(config: &Config, parts: Parts) -> Result<i32, RunError> {
         if parts.skip.contains(&seq) {
             continue;
         }
-        let job = Job {
-            id: JobId(seq),
-            args,
-        };
+        let job = Job::new(JobId(seq), args);
         let slot = ((seq - 1) % slots) as u32 + 1;
         let spec = parts.template.render(&job, slot);
         // The bytes as they are (GNU parallel does not re-encode), after the tag as output

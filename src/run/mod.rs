@@ -158,6 +158,7 @@ impl Prepared {
                 cancel,
                 joblog: parts.joblog,
                 threads: crate::config::default_slots(),
+                pipe: parts.pipe,
             },
         )
         .await;

@@ -2,11 +2,14 @@
 //! template, the input sources and the joblog (locked, read for `--resume` and checked against
 //! this run's jobs, then started). Every problem here is a [`SetupError`] (exit 255).
 
+use std::ffi::OsString;
+
 use crate::cluster::Skip;
 use crate::config::{Config, ResumeMode, Tag};
 use crate::error::SetupError;
 use crate::exec::{Marker, claim_joblog};
-use crate::input::{ArgStream, SourceKind};
+use crate::input::{ArgStream, InputError, Source, SourceKind};
+use crate::pipe::PipeSource;
 use crate::results::joblog::{Done, JoblogFile, JoblogWriter};
 use crate::template::{ShellMode, Template};
 
@@ -21,6 +24,8 @@ pub(crate) struct Parts {
     pub joblog: Option<JoblogWriter>,
     /// The claim on `<joblog>.live` for jobs run on this machine (see `check`).
     pub marker: Option<Marker>,
+    /// `--pipe`: the input opened for cutting into blocks (`input` is then empty).
+    pub pipe: Option<crate::pipe::PipeSource>,
 }
 
 /// `claim_local`: jobs run on this machine (the default executor), so processes of an earlier
@@ -78,8 +83,19 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
         ResumeMode::Off => Default::default(),
         mode => done.skip(mode),
     };
-    let mut input = ArgStream::open(&config.sources, config.separator)?;
-    if resume && !config.resume_force {
+    let (mut input, pipe) = match &config.pipe {
+        // Blocks are counted as jobs are, so `--resume` skips the blocks the joblog has; the
+        // command is the same for every block, so there is nothing to check it against.
+        Some(p) => (
+            ArgStream::open(&[Source::args(Vec::<OsString>::new())], config.separator)?,
+            Some(
+                PipeSource::open(p, config.tmpdir.as_deref(), config.keep_order)
+                    .map_err(InputError::from)?,
+            ),
+        ),
+        None => (ArgStream::open(&config.sources, config.separator)?, None),
+    };
+    if resume && !config.resume_force && pipe.is_none() {
         input = super::resume::check(&template, input, &done, &skip)?;
     }
     let skip = Skip::new(skip, config.cluster.shard);
@@ -95,5 +111,6 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
         skip,
         joblog,
         marker,
+        pipe,
     })
 }

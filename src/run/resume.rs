@@ -41,10 +41,7 @@ pub(crate) fn check(
                 });
             }
         };
-        let job = Job {
-            id: JobId(seq),
-            args,
-        };
+        let job = Job::new(JobId(seq), args);
         if let Some(logged) = done.command(seq) {
             let now = escape_command(&template.render(&job, ANY_SLOT).display_bytes());
             if !matches(&now, any_slot.as_bytes(), logged) {

@@ -9,6 +9,7 @@ use crate::cancel::CancelReason;
 use crate::cluster::Skip;
 use crate::input::{ArgStream, InputError};
 use crate::job::{Job, JobId};
+use crate::pipe::{Block, BlockFeed};
 use crate::report::events::RunEvent;
 
 /// The jobs' arguments, read on a thread of their own when they come from a stream (so a slow
@@ -18,6 +19,8 @@ use crate::report::events::RunEvent;
 /// soon as it arrives.
 pub(crate) enum Feed {
     Inline(ArgStream),
+    /// `--pipe`: a block of the input per job.
+    Blocks(BlockFeed),
     Thread {
         rx: mpsc::Receiver<Batch>,
         batch: std::vec::IntoIter<Result<Vec<Vec<u8>>, InputError>>,
@@ -45,9 +48,10 @@ impl Feed {
         }
     }
 
-    async fn next(&mut self) -> Option<Result<Vec<Vec<u8>>, InputError>> {
-        match self {
+    async fn next(&mut self) -> Option<Result<Block, InputError>> {
+        let args = match self {
             Feed::Inline(s) => s.next(),
+            Feed::Blocks(b) => return b.next().await.map(|r| r.map_err(InputError::from)),
             Feed::Thread { rx, batch } => match batch.next() {
                 Some(item) => Some(item),
                 None => {
@@ -55,7 +59,12 @@ impl Feed {
                     batch.next()
                 }
             },
-        }
+        };
+        Some(args?.map(|args| Block {
+            args,
+            stdin: crate::job::Stdin::Null,
+            hold: None,
+        }))
     }
 }
 
@@ -117,7 +126,7 @@ impl Jobs {
             if self.done {
                 return None;
             }
-            let args = match self.feed.next().await {
+            let block = match self.feed.next().await {
                 None => {
                     self.done = true;
                     shared
@@ -133,7 +142,7 @@ impl Jobs {
                     shared.cancel.escalate(CancelReason::ReportFailed);
                     return None;
                 }
-                Some(Ok(a)) => a,
+                Some(Ok(b)) => b,
             };
             // A cancellation may have come while the input was read: start nothing after it.
             if shared.cancel.reason().is_some() {
@@ -147,7 +156,9 @@ impl Jobs {
             }
             return Some(Job {
                 id: JobId(self.seq),
-                args,
+                args: block.args,
+                stdin: block.stdin,
+                hold: block.hold,
             });
         }
     }

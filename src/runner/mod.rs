@@ -104,6 +104,8 @@ pub(crate) struct RunParts {
     pub joblog: Option<JoblogWriter>,
     /// The most scheduler threads (the CPUs fanout may use; 1 in tests on paused time).
     pub threads: usize,
+    /// `--pipe`: the blocks of the input, instead of `input`'s values.
+    pub pipe: Option<crate::pipe::PipeSource>,
 }
 
 /// Runs every job and returns the summary, with its exit code settled. An input read error
@@ -141,13 +143,20 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
             slots,
             command: command_display(&shared.config),
             skipped: parts.skip.resumed_len(),
-            total: parts.input.known_len().map(|n| parts.skip.jobs_upto(n)),
+            total: parts
+                .input
+                .known_len()
+                .filter(|_| parts.pipe.is_none())
+                .map(|n| parts.skip.jobs_upto(n)),
         })
         .await;
 
     let mut cancel_rx = shared.cancel.subscribe();
     let mut reported_cancel = None;
-    let feed = Feed::new(parts.input, slots * 2 + 64);
+    let feed = match parts.pipe {
+        Some(p) => Feed::Blocks(p.start(slots)),
+        None => Feed::new(parts.input, slots * 2 + 64),
+    };
     let scheds = Arc::new(Schedulers {
         shared: shared.clone(),
         jobs: tokio::sync::Mutex::new(Jobs::new(feed, parts.skip)),

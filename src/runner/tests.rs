@@ -98,6 +98,7 @@ async fn run_fake(
             cancel,
             joblog: None,
             threads: 1,
+            pipe: None,
         },
     )
     .await;

@@ -179,7 +179,7 @@ impl Template {
                 }
                 script.extend_from_slice(a);
             }
-            return shell_spec(script);
+            return shell_spec(script, job);
         }
         if self.shell {
             let mut script = Vec::new();
@@ -200,7 +200,7 @@ impl Template {
                     quote_into(&mut script, a);
                 }
             }
-            return shell_spec(script);
+            return shell_spec(script, job);
         }
         let mut argv = Vec::with_capacity(self.words.len() + job.args.len());
         for word in &self.words {
@@ -231,14 +231,19 @@ impl Template {
         if self.append_args {
             argv.extend(job.args.iter().map(|a| OsString::from_vec(a.clone())));
         }
-        JobSpec { argv, shell: false }
+        JobSpec {
+            argv,
+            shell: false,
+            stdin: job.stdin.clone(),
+        }
     }
 }
 
-fn shell_spec(script: Vec<u8>) -> JobSpec {
+fn shell_spec(script: Vec<u8>, job: &Job) -> JobSpec {
     JobSpec {
         argv: vec!["sh".into(), "-c".into(), OsString::from_vec(script)],
         shell: true,
+        stdin: job.stdin.clone(),
     }
 }
 
@@ -325,7 +330,11 @@ fn render_raw(out: &mut Vec<u8>, p: Placeholder, job: &Job, slot: u32) {
         Placeholder::Value {
             input: Some(n),
             transform,
-        } => out.extend_from_slice(token::transform(&job.args[n - 1], transform)),
+        } => {
+            // A job may have fewer values than `{N}` asks for (a block of `--pipe` has none).
+            let value = job.args.get(n - 1).map_or(&[][..], Vec::as_slice);
+            out.extend_from_slice(token::transform(value, transform))
+        }
         Placeholder::Value {
             input: None,
             transform,
@@ -371,10 +380,10 @@ mod tests {
     }
 
     fn job(args: &[&str]) -> Job {
-        Job {
-            id: JobId(7),
-            args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
-        }
+        Job::new(
+            JobId(7),
+            args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        )
     }
 
     fn argv(spec: &JobSpec) -> Vec<String> {

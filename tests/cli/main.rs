@@ -16,6 +16,7 @@ mod observe;
 mod orphans;
 mod output;
 mod output_bounds;
+mod pipe;
 mod process_tree;
 mod results;
 mod resume;

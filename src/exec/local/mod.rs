@@ -1,6 +1,7 @@
 //! Runs jobs on this machine. Each attempt is a `tokio::process::Command` in a process group
 //! of its own (so a terminal's Ctrl-C reaches only fanout, which forwards it), with stdin
-//! from `/dev/null`, stdout and stderr piped, and the job's environment (`FANOUT_SEQ`,
+//! from `/dev/null` unless the job's spec feeds it (`--pipe`: a pipe and a feeder thread,
+//! `exec::stdin`), stdout and stderr piped, and the job's environment (`FANOUT_SEQ`,
 //! `FANOUT_SLOT` and GNU parallel's names for them). Signals go to the whole group.
 //!
 //! Descendants that escape the group are handled here too ([`reaper`]): fanout becomes a
@@ -24,7 +25,7 @@ use std::sync::Mutex;
 use futures::future::BoxFuture;
 
 use super::{Attempt, Executor, Place, StartError, StartRequest};
-use crate::job::JobSpec;
+use crate::job::{JobSpec, Stdin};
 use guard::Guard;
 pub use guard::main_if_guard;
 pub(crate) use live::Marker;
@@ -131,7 +132,6 @@ impl Local {
         };
         cmd.args(&request.spec.argv[1..]);
         cmd.envs(request.job_env())
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -150,9 +150,29 @@ impl Executor for Local {
         request: StartRequest<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Attempt>, StartError>> {
         let mut cmd = self.command(&request);
+        // A fed stdin is a pipe: the job's end now, the feeder's once the job has started.
+        let feeder = match &request.spec.stdin {
+            Stdin::Null => {
+                cmd.stdin(Stdio::null());
+                None
+            }
+            Stdin::Feed(_) => match super::stdin::pipe() {
+                Ok((read, write)) => {
+                    cmd.stdin(Stdio::from(read));
+                    Some(write)
+                }
+                Err(e) => return Box::pin(async move { Err(start_error(request.spec, &e)) }),
+            },
+        };
         let started = LocalAttempt::spawn(&mut cmd, request.id, &self.tracked)
             .map(|a| Box::new(a) as Box<dyn Attempt>)
             .map_err(|e| start_error(request.spec, &e));
+        // The job's end of the pipe must close here, or the feeder would never learn that
+        // the job has gone.
+        drop(cmd);
+        if let (Ok(_), Some(write)) = (&started, feeder) {
+            super::stdin::spawn_feeder(&request.spec.stdin, write);
+        }
         Box::pin(async move { started })
     }
 

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::Shared;
 use super::stderr::{self, SrunLog, Started};
 use crate::exec::{Attempt, Exit, Handle, OutputStream, StartError, StartRequest};
+use crate::job::Stdin;
 
 /// The wrapper: tells fanout where the task runs, then becomes the job.
 const WRAPPER: &str = "printf '\\036fanout-step %s.%s %s\\n' \"$SLURM_JOB_ID\" \"$SLURM_STEP_ID\" \"$SLURMD_NODENAME\" >&2; exec \"$@\"";
@@ -57,12 +58,31 @@ pub(super) async fn start(
         .args(&request.spec.argv);
     // srun exports the environment to the task.
     cmd.envs(request.job_env())
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(false);
-    let mut child = cmd.spawn().map_err(|e| match e.raw_os_error() {
+    // A `--pipe` block goes to srun's stdin, which srun forwards to the step's one task.
+    let feeder = match &request.spec.stdin {
+        Stdin::Null => {
+            cmd.stdin(Stdio::null());
+            None
+        }
+        Stdin::Feed(_) => {
+            let (read, write) = crate::exec::stdin::pipe().map_err(|e| StartError::Shortage {
+                message: format!("cannot make a pipe for the job's stdin: {e}"),
+            })?;
+            cmd.stdin(Stdio::from(read));
+            Some(write)
+        }
+    };
+    let spawned = cmd.spawn();
+    // srun's end of the pipe must close here, or the feeder would never see the step end.
+    drop(cmd);
+    if let (Ok(_), Some(write)) = (&spawned, feeder) {
+        crate::exec::stdin::spawn_feeder(&request.spec.stdin, write);
+    }
+    let mut child = spawned.map_err(|e| match e.raw_os_error() {
         Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::ENOMEM) => StartError::Shortage {
             message: e.to_string(),
         },
