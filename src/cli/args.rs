@@ -269,6 +269,9 @@ pub struct Cli {
     #[arg(help_heading = "Progress, logs and summary")]
     pub quiet: u8,
 
+    #[command(flatten)]
+    template: super::args_template::TemplateArgs,
+
     /// COMMAND [ARGS...] then input sources: ::: ARGS, :::+ ARGS (linked), :::: FILES, ::::+ FILES
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     rest: Vec<OsString>,
@@ -377,7 +380,7 @@ impl Cli {
                 p.display()
             ));
         }
-        let config = Config {
+        let mut config = Config {
             command,
             shell_mode: if self.shell {
                 ShellMode::Always
@@ -410,7 +413,10 @@ impl Cli {
             tmpdir: self.tmpdir,
             reap_orphans: true,
             job_control: true,
+            replacements: Default::default(),
+            grouping: Default::default(),
         };
+        self.template.apply(&mut config)?;
         let options = ReportOptions {
             progress,
             progress_interval: self.progress_interval,

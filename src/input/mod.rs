@@ -4,8 +4,11 @@
 //! does (cartesian product, first source varying slowest; `:::+` links element by element and,
 //! as in GNU parallel, stops at the shortest of the linked sources).
 
+mod group;
 mod lines;
 
+pub(crate) use group::Grouper;
+pub use group::{Cost, Grouping, Insert, Measure, system_limit};
 pub(crate) use lines::LineReader;
 
 use std::ffi::OsString;
@@ -76,6 +79,8 @@ pub(crate) enum ArgStream {
     Combined(Combined),
     /// Values already read (to check a `--resume` against the joblog), then the rest.
     Replay(std::vec::IntoIter<Vec<Vec<u8>>>, Box<ArgStream>),
+    /// Several records per job (`-N`, `-X`, `-m`, `-L`).
+    Grouped(Box<Grouper>),
 }
 
 impl Iterator for ArgStream {
@@ -86,6 +91,7 @@ impl Iterator for ArgStream {
             ArgStream::Lines(r) => r.next().map(|l| l.map(|v| vec![v])),
             ArgStream::Combined(c) => c.next().map(Ok),
             ArgStream::Replay(front, rest) => front.next().map(Ok).or_else(|| rest.next()),
+            ArgStream::Grouped(g) => g.next(),
         }
     }
 }
@@ -97,6 +103,7 @@ impl ArgStream {
             ArgStream::Lines(_) => None,
             ArgStream::Combined(c) => Some(c.remaining()),
             ArgStream::Replay(front, rest) => rest.known_len().map(|n| n + front.len() as u64),
+            ArgStream::Grouped(g) => g.known_len(),
         }
     }
 
@@ -111,6 +118,7 @@ impl ArgStream {
             ArgStream::Lines(_) => true,
             ArgStream::Combined(_) => false,
             ArgStream::Replay(_, rest) => rest.is_stream(),
+            ArgStream::Grouped(g) => g.is_stream(),
         }
     }
 
@@ -122,7 +130,23 @@ impl ArgStream {
             ArgStream::Replay(front, rest) => {
                 !front.as_slice().is_empty() || rest.has_buffered_value()
             }
+            ArgStream::Grouped(g) => g.has_buffered_value(),
         }
+    }
+
+    /// Tuples already read, as a stream (the input read in full, for `total_jobs()`).
+    pub fn from_vec(all: Vec<Vec<Vec<u8>>>) -> ArgStream {
+        ArgStream::replay(all, ArgStream::Combined(Combined::new(Vec::new(), &[])))
+    }
+
+    /// Groups the records into jobs as `g` says; `measure` fills jobs to the line limit.
+    pub fn grouped(
+        self,
+        g: &Grouping,
+        measure: Option<Box<dyn Measure>>,
+        slots: usize,
+    ) -> ArgStream {
+        ArgStream::Grouped(Box::new(Grouper::new(self, g, measure, slots)))
     }
 
     /// Opens the sources. Files are opened (and checked) now, so an unreadable input is an

@@ -6,9 +6,9 @@ use std::collections::HashSet;
 
 use crate::config::{Config, ResumeMode, Tag};
 use crate::error::SetupError;
-use crate::input::{ArgStream, SourceKind};
+use crate::input::{ArgStream, Measure, SourceKind, system_limit};
 use crate::results::joblog::{Done, JoblogFile, JoblogWriter};
-use crate::template::{ShellMode, Template};
+use crate::template::{ShellMode, Template, TemplateOptions};
 
 /// The checked parts of a run: nothing here has started a job yet.
 pub(crate) struct Parts {
@@ -21,11 +21,23 @@ pub(crate) struct Parts {
 }
 
 pub(crate) fn check(config: &Config) -> Result<Parts, SetupError> {
-    let groups = config.sources.len().max(1);
-    let template = Template::parse(&config.command, config.shell_mode, groups)?;
+    let g = &config.grouping;
+    // The most values a job has, for `{N}` checks: a group of records, each a value per source.
+    let sources = config.sources.len().max(1);
+    let groups = match (g.is_grouping(), g.max_args.or(g.max_lines)) {
+        (false, _) => sources,
+        (true, Some(n)) => sources.saturating_mul(n.max(1)),
+        (true, None) => usize::MAX,
+    };
+    let options = TemplateOptions {
+        replacements: config.replacements.clone(),
+        context_replace: g.context_replace(),
+        slots: config.slots,
+    };
+    let template = Template::parse_with(&config.command, config.shell_mode, groups, &options)?;
     let tag = match &config.tag {
         Some(Tag::Template(t)) => Some(
-            Template::parse(std::slice::from_ref(t), ShellMode::Auto, groups)
+            Template::parse_with(std::slice::from_ref(t), ShellMode::Auto, groups, &options)
                 .map_err(SetupError::TagTemplate)?,
         ),
         _ => None,
@@ -68,6 +80,28 @@ pub(crate) fn check(config: &Config) -> Result<Parts, SetupError> {
         mode => done.skip(mode),
     };
     let mut input = ArgStream::open(&config.sources, config.separator)?;
+    if g.is_grouping() {
+        let measure: Option<Box<dyn Measure>> = (g.max_args.is_none() && g.max_lines.is_none())
+            .then(|| Box::new(template.measure(g.max_chars, system_limit())) as Box<dyn Measure>);
+        input = input.grouped(g, measure, config.slots);
+    }
+    if template.needs_total() || tag.as_ref().is_some_and(Template::needs_total) {
+        // `total_jobs()` needs the count before the first job: the input is read in full, as
+        // GNU parallel does.
+        let total = match input.known_len() {
+            Some(n) => n,
+            None => {
+                let all = input.collect::<Result<Vec<_>, _>>()?;
+                let n = all.len() as u64;
+                input = ArgStream::from_vec(all);
+                n
+            }
+        };
+        template.set_total(total);
+        if let Some(t) = &tag {
+            t.set_total(total);
+        }
+    }
     if resume && !config.resume_force {
         input = super::resume::check(&template, input, &done, &skip)?;
     }
