@@ -1,7 +1,6 @@
 //! GNU parallel's options for replacement strings and several arguments per job: `-I` and the
 //! `*replace` options, `--plus`, `--rpl`, `-N`/`-n`, `-X`, `-m`, `--xargs`, `-L`/`-l`, `-s`,
-//! and the column options (`--colsep`, `--header`, `--csv`), which are refused until they are
-//! done. Translated into the `Config`'s `replacements` and `grouping`.
+//! and the column options (`--colsep`, `--header`, `--csv`). Translated into the `Config`'s `replacements` and `grouping`.
 
 use clap::Args;
 
@@ -139,7 +138,7 @@ pub struct TemplateArgs {
     #[arg(help_heading = "Arguments per job")]
     max_chars: Option<String>,
 
-    /// Split each input line into columns {1} {2} ... at REGEX (not supported yet)
+    /// Split each input value into columns {1} {2} ... at REGEX (each trimmed of blanks)
     #[arg(
         short = 'C',
         long = "colsep",
@@ -150,12 +149,12 @@ pub struct TemplateArgs {
     #[arg(help_heading = "Arguments per job")]
     colsep: Option<String>,
 
-    /// Name the inputs from their first value (not supported yet)
+    /// The first value of each input names its columns: {name} (any value but 0; 0: the file names name the sources)
     #[arg(long, env = "FANOUT_HEADER", value_name = "REGEX")]
     #[arg(help_heading = "Arguments per job")]
     header: Option<String>,
 
-    /// Read the input as CSV (not supported yet)
+    /// Read each input value as a CSV record: fields {1} {2} ... (separator: --colsep, else ,)
     #[arg(long, env = "FANOUT_CSV")]
     #[arg(help_heading = "Arguments per job")]
     csv: bool,
@@ -197,17 +196,6 @@ fn count(flag: &str, s: &str) -> Result<usize, String> {
 impl TemplateArgs {
     /// Puts the replacement strings and the grouping into `config`.
     pub fn apply(self, config: &mut Config) -> Result<(), String> {
-        for (flag, set) in [
-            ("--colsep", self.colsep.is_some()),
-            ("--header", self.header.is_some()),
-            ("--csv", self.csv),
-        ] {
-            if set {
-                return Err(format!(
-                    "{flag} is not supported yet: split columns before fanout (e.g. with awk or cut), or use several ::: sources for {{1}} {{2}}"
-                ));
-            }
-        }
         config.replacements = Replacements {
             whole: self.replace,
             no_ext: self.extensionreplace,
@@ -261,6 +249,9 @@ impl TemplateArgs {
             } else {
                 Insert::One
             },
+            colsep: self.colsep,
+            header: self.header,
+            csv: self.csv,
         };
         if config.command.is_empty() && config.grouping.is_grouping() {
             return Err(

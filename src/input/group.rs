@@ -38,6 +38,13 @@ pub struct Grouping {
     pub max_chars: Option<usize>,
     /// `-X`, `-m`, `--xargs`.
     pub insert: Insert,
+    /// `--colsep REGEX`: each value is split into columns.
+    pub colsep: Option<String>,
+    /// `--header`: the first value of each source names its columns (`0`: the file names
+    /// name the sources).
+    pub header: Option<String>,
+    /// `--csv`: values are CSV records.
+    pub csv: bool,
 }
 
 impl Grouping {
@@ -48,6 +55,11 @@ impl Grouping {
             Insert::Multiple | Insert::Xargs => false,
             Insert::One => self.replace_args || self.max_lines.is_some(),
         }
+    }
+
+    /// Whether values are split into columns.
+    pub fn has_columns(&self) -> bool {
+        self.colsep.is_some() || self.csv
     }
 
     /// Whether jobs may get more than one input record.

@@ -8,7 +8,7 @@ use crate::config::{Config, ResumeMode, Tag};
 use crate::error::SetupError;
 use crate::input::{ArgStream, Measure, SourceKind, system_limit};
 use crate::results::joblog::{Done, JoblogFile, JoblogWriter};
-use crate::template::{ShellMode, Template, TemplateOptions};
+use crate::template::{ShellMode, Template, TemplateOptions, name_columns};
 
 /// The checked parts of a run: nothing here has started a job yet.
 pub(crate) struct Parts {
@@ -21,27 +21,6 @@ pub(crate) struct Parts {
 }
 
 pub(crate) fn check(config: &Config) -> Result<Parts, SetupError> {
-    let g = &config.grouping;
-    // The most values a job has, for `{N}` checks: a group of records, each a value per source.
-    let sources = config.sources.len().max(1);
-    let groups = match (g.is_grouping(), g.max_args.or(g.max_lines)) {
-        (false, _) => sources,
-        (true, Some(n)) => sources.saturating_mul(n.max(1)),
-        (true, None) => usize::MAX,
-    };
-    let options = TemplateOptions {
-        replacements: config.replacements.clone(),
-        context_replace: g.context_replace(),
-        slots: config.slots,
-    };
-    let template = Template::parse_with(&config.command, config.shell_mode, groups, &options)?;
-    let tag = match &config.tag {
-        Some(Tag::Template(t)) => Some(
-            Template::parse_with(std::slice::from_ref(t), ShellMode::Auto, groups, &options)
-                .map_err(SetupError::TagTemplate)?,
-        ),
-        _ => None,
-    };
     if config.resume != ResumeMode::Off && config.joblog.is_none() {
         return Err(SetupError::ResumeWithoutJoblog);
     }
@@ -79,7 +58,36 @@ pub(crate) fn check(config: &Config) -> Result<Parts, SetupError> {
         ResumeMode::Off => HashSet::new(),
         mode => done.skip(mode),
     };
-    let mut input = ArgStream::open(&config.sources, config.separator)?;
+    let g = &config.grouping;
+    let (mut input, names) = ArgStream::open_columns(&config.sources, config.separator, g)?;
+    // The most values a job has, for `{N}` checks: a group of records, each a value per source.
+    let sources = config.sources.len().max(1);
+    let groups = match (g.is_grouping(), g.max_args.or(g.max_lines)) {
+        // Columns: how many is known only from the input.
+        _ if g.has_columns() => usize::MAX,
+        (false, _) => sources,
+        (true, Some(n)) => sources.saturating_mul(n.max(1)),
+        (true, None) => usize::MAX,
+    };
+    let options = TemplateOptions {
+        replacements: config.replacements.clone(),
+        context_replace: g.context_replace(),
+        slots: config.slots,
+    };
+    let command = name_columns(&config.command, &names);
+    let template = Template::parse_with(&command, config.shell_mode, groups, &options)?;
+    let tag = match &config.tag {
+        Some(Tag::Template(t)) => Some(
+            Template::parse_with(
+                &name_columns(std::slice::from_ref(t), &names),
+                ShellMode::Auto,
+                groups,
+                &options,
+            )
+            .map_err(SetupError::TagTemplate)?,
+        ),
+        _ => None,
+    };
     if g.is_grouping() {
         let measure: Option<Box<dyn Measure>> = (g.max_args.is_none() && g.max_lines.is_none())
             .then(|| Box::new(template.measure(g.max_chars, system_limit())) as Box<dyn Measure>);

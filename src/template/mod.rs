@@ -3,6 +3,7 @@
 //! words with the replacement-string table of `rpl`; `render` fills them in; `perl` evaluates
 //! `{= perl expression =}` and the `--rpl`/`--plus` tags.
 
+mod header;
 mod measure;
 mod parse;
 mod perl;
@@ -10,6 +11,7 @@ mod render;
 mod rpl;
 mod token;
 
+pub(crate) use header::name_columns;
 pub use rpl::{Replacements, RplError};
 pub(crate) use token::{Placeholder, Token};
 

@@ -581,18 +581,141 @@ fn rpl_defines_replacement_strings_with_groups_and_positions() {
     assert!(stderr_of(&out).contains("has no perl expression"));
 }
 
-#[test]
-fn column_options_are_refused_until_they_are_done() {
-    for args in [&["--colsep", ","][..], &["--header", ":"], &["--csv"]] {
-        let out = fanout()
-            .args(args)
-            .args(["echo", ":::", "a"])
-            .assert()
-            .code(255);
-        assert!(
-            stderr_of(&out).contains("is not supported yet"),
-            "{}",
-            stderr_of(&out)
-        );
+/// Runs `args` with `stdin` through fanout and GNU parallel (when installed): same stdout.
+fn same_as_gnu_stdin(args: &[&str], stdin: &str) -> String {
+    let ours = fanout()
+        .arg("-q")
+        .args(args)
+        .write_stdin(stdin)
+        .assert()
+        .success();
+    let ours = stdout_of(&ours);
+    if !gnu_parallel() {
+        eprintln!("SKIP comparing with GNU parallel (not installed): {args:?}");
+        return ours;
     }
+    let mut gnu = clean_env(&mut Command::new("parallel"))
+        .arg("--will-cite")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("GNU parallel runs");
+    use std::io::Write;
+    gnu.stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let gnu = gnu.wait_with_output().unwrap();
+    assert_eq!(ours, String::from_utf8_lossy(&gnu.stdout), "{args:?}");
+    ours
+}
+
+#[test]
+fn colsep_splits_values_into_columns() {
+    let out = same_as_gnu_stdin(
+        &["-k", "--colsep", ",", "echo", "[{1}]", "[{2}]", "[{}]"],
+        " a , b \nc\n",
+    );
+    assert_eq!(out, "[a] [b] [a b]\n[c] [] [c]\n");
+    same_as_gnu_stdin(
+        &["-k", "--colsep", "-", "echo", "{4}", "{3}", "{2}", "{1}"],
+        "a-b-c-d\n",
+    );
+    same_as_gnu_stdin(
+        &["-k", "--colsep", " +", "-N2", "echo", "{4}", "{1}"],
+        "a  b\nc d\n",
+    );
+    let dir = Dir::new();
+    same_as_gnu(
+        &dir,
+        &[
+            "-k",
+            "--colsep",
+            ",",
+            "echo",
+            "{1}-{2}-{3}",
+            ":::",
+            "a,b",
+            "c,d",
+            ":::",
+            "x,y",
+        ],
+    );
+}
+
+#[test]
+fn header_names_the_columns() {
+    let dir = Dir::new();
+    let out = same_as_gnu(
+        &dir,
+        &[
+            "-k", "--header", ":", "echo", "{a}", "{b}", ":::", "a", "1", "2", ":::", "b", "x",
+        ],
+    );
+    assert_eq!(out, "1 x\n2 x\n");
+    let out = same_as_gnu_stdin(
+        &[
+            "-k",
+            "--header",
+            ":",
+            "--colsep",
+            "\t",
+            "echo",
+            "{n1}-{n2}",
+            "{1}",
+            "{n1.}",
+            "{=n2 s/v/w/ =}",
+        ],
+        "n1\tn2\nv1.x\tv2\n",
+    );
+    assert_eq!(out, "v1.x-v2 v1.x v1 w2\n");
+    same_as_gnu_stdin(
+        &["-k", "--header", "1", "--colsep", ",", "echo", "{h2}"],
+        "h1,h2\nv1,v2\n",
+    );
+    let file = dir.write("names", "a\nv\n");
+    same_as_gnu(
+        &dir,
+        &[
+            "-k",
+            "--header",
+            "0",
+            "echo",
+            &format!("{{{}}}", s(&file)),
+            "::::",
+            s(&file),
+        ],
+    );
+}
+
+#[test]
+fn csv_fields_are_unquoted_and_may_span_lines() {
+    // GNU parallel needs perl's Text::CSV for --csv (not installed here): expected output is
+    // what its documentation gives.
+    let out = fanout()
+        .args(["-k", "--csv", "echo", "[{1}]", "[{2}]", "[{3}]"])
+        .write_stdin("x,\"a,b\",\"say \"\"hi\"\"\"\n1,\"two\nlines\",3\n")
+        .assert()
+        .success();
+    assert_eq!(
+        stdout_of(&out),
+        "[x] [a,b] [say \"hi\"]\n[1] [two\nlines] [3]\n"
+    );
+    let out = fanout()
+        .args(["-k", "--csv", "--colsep", ";", "echo", "{2}"])
+        .write_stdin("a;b,c\n")
+        .assert()
+        .success();
+    assert_eq!(stdout_of(&out), "b,c\n");
+    let out = fanout()
+        .args(["--colsep", "(", "echo", ":::", "a"])
+        .assert()
+        .code(255);
+    assert!(
+        stderr_of(&out).contains("--colsep `(`"),
+        "{}",
+        stderr_of(&out)
+    );
 }
