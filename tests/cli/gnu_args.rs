@@ -311,13 +311,18 @@ fn groups_count_as_jobs_in_the_joblog_and_resume() {
     let log = dir.join("log");
     let values = [":::", "a", "b", "c", "d", "e"];
     dir.fanout()
-        .args(["-k", "-N2", "--joblog", s(&log), "echo", "{#}:{}"])
+        .args(["-j1", "-N2", "--joblog", s(&log), "echo", "{#}:{}"])
         .args(values)
         .assert()
         .success();
     let rows = joblog_rows(&log);
     assert_eq!(rows.len(), 3);
-    assert_eq!(rows[2][8], "echo 3:e");
+    assert_eq!(joblog_row(&log, 3)[8], "echo 3:e");
+    assert_eq!(
+        joblog_row(&log, 1)[8],
+        "echo 1:a 1:b",
+        "-N repeats the word per value"
+    );
     let out = dir
         .fanout()
         .args([
