@@ -88,6 +88,9 @@ pub enum RunError {
     /// A reporter could not write (our stdout, a results file).
     #[error(transparent)]
     Report(ReportError),
+    /// A perl expression died while a dry run rendered a job.
+    #[error("perl expression failed: {0}")]
+    Perl(String),
     /// Writing the commands of a dry run to stdout failed.
     #[error("failed to write to stdout: {0}")]
     Stdout(#[source] std::io::Error),

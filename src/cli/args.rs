@@ -276,6 +276,9 @@ pub struct Cli {
     #[command(flatten)]
     pipe: super::args_pipe::PipeArgs,
 
+    #[command(flatten)]
+    template: super::args_template::TemplateArgs,
+
     /// COMMAND [ARGS...] then input sources: ::: ARGS, :::+ ARGS (linked), :::: FILES, ::::+ FILES
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     rest: Vec<OsString>,
@@ -424,8 +427,12 @@ impl Cli {
             job_control: true,
             cluster: Default::default(),
             pipe,
+            replacements: Default::default(),
+            grouping: Default::default(),
         };
         self.cluster.apply(&mut config, self.jobs.is_some())?;
+        self.template.apply(&mut config)?;
+        super::args_pipe::take_grouping(&mut config)?;
         let options = ReportOptions {
             progress,
             progress_interval: self.progress_interval,

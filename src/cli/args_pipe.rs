@@ -6,7 +6,8 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
-use fanout::input::{Source, SourceKind};
+use fanout::config::Config;
+use fanout::input::{Insert, Source, SourceKind};
 use fanout::pipe::{PipeConfig, PipeMode, parse_size};
 
 /// `--pipe` and its companions.
@@ -193,6 +194,45 @@ impl PipeArgs {
         }
         Ok(Some(config))
     }
+}
+
+/// Under `--pipe`, `-N`, `-L` and `--header` are about records and blocks, not arguments:
+/// moves them from `config.grouping` into `config.pipe`, and refuses the argument-only
+/// options there (they would have nothing to group).
+pub fn take_grouping(config: &mut Config) -> Result<(), String> {
+    let Some(pipe) = config.pipe.as_mut() else {
+        return Ok(());
+    };
+    let g = std::mem::take(&mut config.grouping);
+    for (on, flag) in [
+        (g.insert == Insert::Context, "-X"),
+        (g.insert == Insert::Multiple, "-m"),
+        (g.insert == Insert::Xargs, "--xargs"),
+        (g.max_chars.is_some(), "--max-chars"),
+        (g.colsep.is_some(), "--colsep"),
+        (g.csv, "--csv"),
+    ] {
+        if on {
+            return Err(format!(
+                "{flag} puts input values into the command, but --pipe gives the input on stdin: drop {flag}"
+            ));
+        }
+    }
+    if pipe.part_file.is_some() && (g.max_args.is_some() || g.max_lines.is_some()) {
+        return Err(
+            "--pipepart cuts the file by size, not by records: drop -N/-L, or use --pipe < FILE"
+                .into(),
+        );
+    }
+    pipe.records_per_block = g.max_args;
+    pipe.lines_per_record = g.max_lines;
+    pipe.header = g
+        .header
+        .as_deref()
+        .map(fanout::pipe::Header::parse)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// `\n`, `\t`, `\r`, `\0`, `\\` and `\xHH` in a record separator, as GNU parallel reads them.

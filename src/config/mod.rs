@@ -11,8 +11,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::input::Grouping;
 use crate::input::Source;
-use crate::template::ShellMode;
+use crate::template::{Replacements, ShellMode};
 
 /// Everything the engine needs to run.
 #[derive(Debug, Clone)]
@@ -21,8 +22,13 @@ pub struct Config {
     pub command: Vec<OsString>,
     /// Auto (a shell only where the template needs one) or always (`--shell`).
     pub shell_mode: ShellMode,
+    /// Extra or renamed replacement strings (`-I`, `--plus`, `--rpl` ...).
+    pub replacements: Replacements,
     /// Input sources in command-line order (empty: stdin).
     pub sources: Vec<Source>,
+    /// How input values are grouped into jobs and split into columns (`-N`, `-X`, `-m`, `-L`,
+    /// `-s`, `--colsep`, `--header`): plain data, also for `--pipe`'s records.
+    pub grouping: Grouping,
     /// Input value separator: `\n`, or NUL with `-0`.
     pub separator: u8,
     /// How many jobs run at once.
@@ -81,7 +87,9 @@ impl Default for Config {
         Config {
             command: Vec::new(),
             shell_mode: ShellMode::Auto,
+            replacements: Replacements::default(),
             sources: Vec::new(),
+            grouping: Grouping::default(),
             separator: b'\n',
             slots: default_slots(),
             output: OutputMode::Group,

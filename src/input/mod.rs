@@ -4,8 +4,14 @@
 //! does (cartesian product, first source varying slowest; `:::+` links element by element and,
 //! as in GNU parallel, stops at the shortest of the linked sources).
 
+mod columns;
+mod group;
 mod lines;
 
+pub use columns::ColumnsError;
+use columns::{Split, Splitter};
+pub(crate) use group::Grouper;
+pub use group::{Cost, Grouping, Insert, Measure, system_limit};
 pub(crate) use lines::LineReader;
 
 use std::ffi::OsString;
@@ -69,6 +75,9 @@ pub enum InputError {
     /// Stdin (`-`) is given as more than one source.
     #[error("stdin is given as more than one input source: it can be read only once")]
     StdinTwice,
+    /// `--colsep` or `--csv` cannot be used.
+    #[error(transparent)]
+    Columns(#[from] ColumnsError),
 }
 
 /// A stream of argument tuples, one per job, in input order.
@@ -79,6 +88,10 @@ pub(crate) enum ArgStream {
     Combined(Combined),
     /// Values already read (to check a `--resume` against the joblog), then the rest.
     Replay(std::vec::IntoIter<Vec<Vec<u8>>>, Box<ArgStream>),
+    /// Several records per job (`-N`, `-X`, `-m`, `-L`).
+    Grouped(Box<Grouper>),
+    /// Values split into columns (`--colsep`, `--csv`).
+    Split(Box<Split>),
 }
 
 impl Iterator for ArgStream {
@@ -89,6 +102,8 @@ impl Iterator for ArgStream {
             ArgStream::Lines(r) => r.next().map(|l| l.map(|v| vec![v])),
             ArgStream::Combined(c) => c.next().map(Ok),
             ArgStream::Replay(front, rest) => front.next().map(Ok).or_else(|| rest.next()),
+            ArgStream::Grouped(g) => g.next(),
+            ArgStream::Split(s) => s.next(),
         }
     }
 }
@@ -100,6 +115,8 @@ impl ArgStream {
             ArgStream::Lines(_) => None,
             ArgStream::Combined(c) => Some(c.remaining()),
             ArgStream::Replay(front, rest) => rest.known_len().map(|n| n + front.len() as u64),
+            ArgStream::Grouped(g) => g.known_len(),
+            ArgStream::Split(s) => s.inner.known_len(),
         }
     }
 
@@ -114,6 +131,8 @@ impl ArgStream {
             ArgStream::Lines(_) => true,
             ArgStream::Combined(_) => false,
             ArgStream::Replay(_, rest) => rest.is_stream(),
+            ArgStream::Grouped(g) => g.is_stream(),
+            ArgStream::Split(s) => s.inner.is_stream(),
         }
     }
 
@@ -125,12 +144,85 @@ impl ArgStream {
             ArgStream::Replay(front, rest) => {
                 !front.as_slice().is_empty() || rest.has_buffered_value()
             }
+            ArgStream::Grouped(g) => g.has_buffered_value(),
+            ArgStream::Split(s) => s.inner.has_buffered_value(),
         }
+    }
+
+    /// Tuples already read, as a stream (the input read in full, for `total_jobs()`).
+    pub fn from_vec(all: Vec<Vec<Vec<u8>>>) -> ArgStream {
+        ArgStream::replay(all, ArgStream::Combined(Combined::new(Vec::new(), &[])))
+    }
+
+    /// Groups the records into jobs as `g` says; `measure` fills jobs to the line limit.
+    pub fn grouped(
+        self,
+        g: &Grouping,
+        measure: Option<Box<dyn Measure>>,
+        slots: usize,
+    ) -> ArgStream {
+        ArgStream::Grouped(Box::new(Grouper::new(self, g, measure, slots)))
     }
 
     /// Opens the sources. Files are opened (and checked) now, so an unreadable input is an
     /// error before any job runs. With no source, stdin is read.
+    #[cfg(test)]
     pub fn open(sources: &[Source], separator: u8) -> Result<ArgStream, InputError> {
+        Ok(ArgStream::open_inner(sources, separator, false)?.0)
+    }
+
+    /// Opens the sources with `g`'s columns and header: the names the header gives each
+    /// column, in order of position (`{1}` is the first; an empty name names nothing).
+    pub fn open_columns(
+        sources: &[Source],
+        separator: u8,
+        g: &Grouping,
+    ) -> Result<(ArgStream, Vec<Vec<u8>>), InputError> {
+        let splitter = Splitter::new(g.colsep.as_deref(), g.csv)?;
+        let (stream, firsts) = match g.header.as_deref() {
+            None => (
+                ArgStream::open_inner(sources, separator, false)?.0,
+                Vec::new(),
+            ),
+            // GNU parallel's --header 0: the files' names name their sources.
+            Some("0") => {
+                let names = sources
+                    .iter()
+                    .map(|s| match &s.kind {
+                        SourceKind::File(p) => {
+                            use std::os::unix::ffi::OsStrExt;
+                            p.as_os_str().as_bytes().to_vec()
+                        }
+                        SourceKind::Args(_) => Vec::new(),
+                    })
+                    .collect();
+                (ArgStream::open_inner(sources, separator, false)?.0, names)
+            }
+            Some(_) => {
+                let (stream, firsts) = ArgStream::open_inner(sources, separator, true)?;
+                let names = firsts
+                    .iter()
+                    .flat_map(|f| Splitter::names(splitter.as_ref(), f))
+                    .collect();
+                (stream, names)
+            }
+        };
+        let stream = match splitter {
+            Some(splitter) => ArgStream::Split(Box::new(Split {
+                inner: Box::new(stream),
+                splitter,
+            })),
+            None => stream,
+        };
+        Ok((stream, firsts))
+    }
+
+    /// Opens the sources; `header`: the first value of each is taken off and returned.
+    fn open_inner(
+        sources: &[Source],
+        separator: u8,
+        header: bool,
+    ) -> Result<(ArgStream, Vec<Vec<u8>>), InputError> {
         let stdin_uses = sources
             .iter()
             .filter(|s| matches!(&s.kind, SourceKind::File(p) if p.as_os_str() == "-"))
@@ -138,34 +230,51 @@ impl ArgStream {
         if stdin_uses > 1 {
             return Err(InputError::StdinTwice);
         }
-        match sources {
-            [] => Ok(ArgStream::Lines(LineReader::open(
-                &PathBuf::from("-"),
-                separator,
-            )?)),
+        let single = match sources {
+            [] => Some(PathBuf::from("-")),
             [
                 Source {
                     kind: SourceKind::File(p),
                     ..
                 },
-            ] => Ok(ArgStream::Lines(LineReader::open(p, separator)?)),
-            _ => {
-                let mut values = Vec::with_capacity(sources.len());
-                for s in sources {
-                    values.push(match &s.kind {
-                        SourceKind::Args(a) => {
-                            use std::os::unix::ffi::OsStrExt;
-                            a.iter().map(|v| v.as_bytes().to_vec()).collect()
-                        }
-                        SourceKind::File(p) => {
-                            LineReader::open(p, separator)?.collect::<Result<Vec<_>, _>>()?
-                        }
-                    });
-                }
-                let linked: Vec<bool> = sources.iter().map(|s| s.linked).collect();
-                Ok(ArgStream::Combined(Combined::new(values, &linked)))
-            }
+            ] => Some(p.clone()),
+            _ => None,
+        };
+        if let Some(p) = single {
+            let mut r = LineReader::open(&p, separator)?;
+            let first = match header {
+                true => vec![r.next().transpose()?.unwrap_or_default()],
+                false => Vec::new(),
+            };
+            return Ok((ArgStream::Lines(r), first));
         }
+        let mut values = Vec::with_capacity(sources.len());
+        for s in sources {
+            values.push(match &s.kind {
+                SourceKind::Args(a) => {
+                    use std::os::unix::ffi::OsStrExt;
+                    a.iter().map(|v| v.as_bytes().to_vec()).collect()
+                }
+                SourceKind::File(p) => {
+                    LineReader::open(p, separator)?.collect::<Result<Vec<_>, _>>()?
+                }
+            });
+        }
+        let firsts = match header {
+            true => values
+                .iter_mut()
+                .map(|v: &mut Vec<Vec<u8>>| {
+                    if v.is_empty() {
+                        Vec::new()
+                    } else {
+                        v.remove(0)
+                    }
+                })
+                .collect(),
+            false => Vec::new(),
+        };
+        let linked: Vec<bool> = sources.iter().map(|s| s.linked).collect();
+        Ok((ArgStream::Combined(Combined::new(values, &linked)), firsts))
     }
 }
 

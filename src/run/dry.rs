@@ -8,6 +8,7 @@ use crate::config::{Config, Tag};
 use crate::error::RunError;
 use crate::exit;
 use crate::job::{Job, JobId};
+use crate::template::RenderError;
 
 /// Writes the commands to stdout; the exit code is 141 when stdout's reader went away.
 pub(crate) fn print(config: &Config, parts: Parts) -> Result<i32, RunError> {
@@ -22,14 +23,21 @@ pub(crate) fn print(config: &Config, parts: Parts) -> Result<i32, RunError> {
         }
         let job = Job::new(JobId(seq), args);
         let slot = ((seq - 1) % slots) as u32 + 1;
-        let spec = parts.template.render(&job, slot);
+        let rendered = parts.template.render(&job, slot).and_then(|spec| {
+            let tag = match (&parts.tag, &config.tag) {
+                (Some(t), _) => t.render_plain(&job, slot)?,
+                (None, Some(Tag::Args)) => job.args.join(&b' '),
+                _ => Vec::new(),
+            };
+            Ok((spec, tag))
+        });
+        let (spec, mut line) = match rendered {
+            Ok(r) => r,
+            Err(RenderError::Skip) => continue,
+            Err(RenderError::Perl(e)) => return Err(RunError::Perl(e)),
+        };
         // The bytes as they are (GNU parallel does not re-encode), after the tag as output
         // lines would have it (`a<TAB>echo a`).
-        let mut line = match (&parts.tag, &config.tag) {
-            (Some(t), _) => t.render_plain(&job, slot),
-            (None, Some(Tag::Args)) => job.args.join(&b' '),
-            _ => Vec::new(),
-        };
         if config.tag.is_some() {
             line.push(b'\t');
         }

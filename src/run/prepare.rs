@@ -2,16 +2,14 @@
 //! template, the input sources and the joblog (locked, read for `--resume` and checked against
 //! this run's jobs, then started). Every problem here is a [`SetupError`] (exit 255).
 
-use std::ffi::OsString;
-
 use crate::cluster::Skip;
 use crate::config::{Config, ResumeMode, Tag};
 use crate::error::SetupError;
 use crate::exec::{Marker, claim_joblog};
-use crate::input::{ArgStream, InputError, Source, SourceKind};
+use crate::input::{ArgStream, InputError, Measure, SourceKind, system_limit};
 use crate::pipe::PipeSource;
 use crate::results::joblog::{Done, JoblogFile, JoblogWriter};
-use crate::template::{ShellMode, Template};
+use crate::template::{ShellMode, Template, TemplateOptions, name_columns};
 
 /// The checked parts of a run: nothing here has started a job yet.
 pub(crate) struct Parts {
@@ -32,15 +30,6 @@ pub(crate) struct Parts {
 /// run on this joblog that are still alive are waited for or refused before the joblog is
 /// truncated or cut (a resumed run would start them again).
 pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupError> {
-    let groups = config.sources.len().max(1);
-    let template = Template::parse(&config.command, config.shell_mode, groups)?;
-    let tag = match &config.tag {
-        Some(Tag::Template(t)) => Some(
-            Template::parse(std::slice::from_ref(t), ShellMode::Auto, groups)
-                .map_err(SetupError::TagTemplate)?,
-        ),
-        _ => None,
-    };
     if config.resume != ResumeMode::Off && config.joblog.is_none() {
         return Err(SetupError::ResumeWithoutJoblog);
     }
@@ -83,18 +72,73 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
         ResumeMode::Off => Default::default(),
         mode => done.skip(mode),
     };
-    let (mut input, pipe) = match &config.pipe {
+    let g = &config.grouping;
+    let (mut input, names, pipe) = match &config.pipe {
         // Blocks are counted as jobs are, so `--resume` skips the blocks the joblog has; the
         // command is the same for every block, so there is nothing to check it against.
         Some(p) => (
-            ArgStream::open(&[Source::args(Vec::<OsString>::new())], config.separator)?,
+            ArgStream::from_vec(Vec::new()),
+            Vec::new(),
             Some(
                 PipeSource::open(p, config.tmpdir.as_deref(), config.keep_order)
                     .map_err(InputError::from)?,
             ),
         ),
-        None => (ArgStream::open(&config.sources, config.separator)?, None),
+        None => {
+            let (input, names) = ArgStream::open_columns(&config.sources, config.separator, g)?;
+            (input, names, None)
+        }
     };
+    // The most values a job has, for `{N}` checks: a group of records, each a value per source.
+    let sources = config.sources.len().max(1);
+    let groups = match (g.is_grouping(), g.max_args.or(g.max_lines)) {
+        // Columns: how many is known only from the input.
+        _ if g.has_columns() => usize::MAX,
+        (false, _) => sources,
+        (true, Some(n)) => sources.saturating_mul(n.max(1)),
+        (true, None) => usize::MAX,
+    };
+    let options = TemplateOptions {
+        replacements: config.replacements.clone(),
+        context_replace: g.context_replace(),
+        slots: config.slots,
+    };
+    let command = name_columns(&config.command, &names);
+    let template = Template::parse_with(&command, config.shell_mode, groups, &options)?;
+    let tag = match &config.tag {
+        Some(Tag::Template(t)) => Some(
+            Template::parse_with(
+                &name_columns(std::slice::from_ref(t), &names),
+                ShellMode::Auto,
+                groups,
+                &options,
+            )
+            .map_err(SetupError::TagTemplate)?,
+        ),
+        _ => None,
+    };
+    if g.is_grouping() {
+        let measure: Option<Box<dyn Measure>> = (g.max_args.is_none() && g.max_lines.is_none())
+            .then(|| Box::new(template.measure(g.max_chars, system_limit())) as Box<dyn Measure>);
+        input = input.grouped(g, measure, config.slots);
+    }
+    if template.needs_total() || tag.as_ref().is_some_and(Template::needs_total) {
+        // `total_jobs()` needs the count before the first job: the input is read in full, as
+        // GNU parallel does.
+        let total = match input.known_len() {
+            Some(n) => n,
+            None => {
+                let all = input.collect::<Result<Vec<_>, _>>()?;
+                let n = all.len() as u64;
+                input = ArgStream::from_vec(all);
+                n
+            }
+        };
+        template.set_total(total);
+        if let Some(t) = &tag {
+            t.set_total(total);
+        }
+    }
     if resume && !config.resume_force && pipe.is_none() {
         input = super::resume::check(&template, input, &done, &skip)?;
     }

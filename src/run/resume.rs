@@ -13,7 +13,7 @@ use crate::error::SetupError;
 use crate::input::ArgStream;
 use crate::job::{Job, JobId};
 use crate::results::joblog::{Done, escape_command};
-use crate::template::Template;
+use crate::template::{RenderError, Template, TemplateError};
 
 /// The slot a job is rendered in for the check. A job's slot (`{%}`) depends on when it ran,
 /// so where this number comes out in the rendered command, any slot number matches.
@@ -43,7 +43,13 @@ pub(crate) fn check(
         };
         let job = Job::new(JobId(seq), args);
         if let Some(logged) = done.command(seq) {
-            let now = escape_command(&template.render(&job, ANY_SLOT).display_bytes());
+            let now = match template.render(&job, ANY_SLOT) {
+                Ok(spec) => escape_command(&spec.display_bytes()),
+                Err(RenderError::Skip) => Vec::new(),
+                Err(RenderError::Perl(e)) => {
+                    return Err(SetupError::Template(TemplateError::PerlFailed(e)));
+                }
+            };
             if !matches(&now, any_slot.as_bytes(), logged) {
                 return Err(SetupError::ResumeMismatch {
                     seq,

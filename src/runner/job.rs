@@ -54,29 +54,48 @@ struct JobCtx<'a> {
     tag: Option<Arc<[u8]>>,
 }
 
+/// A job's command and tag, rendered once before its first attempt.
+pub(crate) struct Rendered {
+    spec: JobSpec,
+    tag: Option<Arc<[u8]>>,
+}
+
+/// Renders `job` for `slot`: its perl expressions are evaluated here, once, so a job that
+/// `skip()`s or whose expression dies never starts.
+pub(crate) fn render(
+    shared: &Shared,
+    job: &Job,
+    slot: u32,
+) -> Result<Rendered, crate::template::RenderError> {
+    let spec = shared.template.render(job, slot)?;
+    let tag = match (&shared.config.tag, &shared.tag) {
+        (_, Some(t)) => Some(t.render_plain(job, slot)?.into()),
+        (Some(crate::config::Tag::Args), None) => Some(job.args.join(&b' ').into()),
+        _ => None,
+    };
+    Ok(Rendered { spec, tag })
+}
+
 /// Runs `job` in `slot` at the place of `placement` until it succeeds, runs out of retries or
 /// the run is cancelled. Gives back the placement (it may have moved) with the result.
 pub(crate) async fn run_job(
     shared: &Arc<Shared>,
     job: Job,
     slot: u32,
+    rendered: Rendered,
     mut placement: Placement,
 ) -> (Finished, Placement) {
     shared
         .running
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let spec = shared.template.render(&job, slot);
+    let Rendered { spec, tag } = rendered;
     let ctx = JobCtx {
         shared,
         job: &job,
         slot,
         command: Text::from_bytes(spec.display_bytes()),
         args: Text::from_bytes(job.args.join(&b' ')),
-        tag: match (&shared.config.tag, &shared.tag) {
-            (_, Some(t)) => Some(t.render_plain(&job, slot).into()),
-            (Some(crate::config::Tag::Args), None) => Some(job.args.join(&b' ').into()),
-            _ => None,
-        },
+        tag,
         spec,
     };
     let mut attempt = 1;

@@ -25,6 +25,7 @@ use crate::cancel::CancelReason;
 use crate::config::HaltWhen;
 use crate::job::Job;
 use crate::report::events::RunEvent;
+use crate::template::RenderError;
 
 /// The most scheduler threads: more than the CPUs buys nothing.
 const MAX_THREADS: usize = 16;
@@ -112,9 +113,24 @@ impl Schedulers {
             };
             let Some(job) = job else { break };
             let slot = self.shared.take_slot();
+            let rendered = match job::render(&self.shared, &job, slot) {
+                Ok(r) => r,
+                Err(RenderError::Skip) => {
+                    self.shared.give_slot(slot);
+                    continue;
+                }
+                Err(RenderError::Perl(e)) => {
+                    // The job must not run with its expression unevaluated: the run stops.
+                    tracing::error!(job.id = job.id.0, error = %e, "perl expression failed; the job is not run and the run stops");
+                    self.shared.give_slot(slot);
+                    self.shared.cancel.escalate(CancelReason::ReportFailed);
+                    break;
+                }
+            };
             let shared = self.shared.clone();
-            self.tracker
-                .spawn(async move { run_and_merge(shared, job, slot, placement, permits).await });
+            self.tracker.spawn(async move {
+                run_and_merge(shared, job, slot, rendered, placement, permits).await
+            });
         }
     }
 }
@@ -144,10 +160,11 @@ async fn run_and_merge(
     shared: Arc<Shared>,
     job: Job,
     slot: u32,
+    rendered: job::Rendered,
     placement: Placement,
     permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 ) {
-    let (fin, placement) = job::run_job(&shared, job, slot, placement).await;
+    let (fin, placement) = job::run_job(&shared, job, slot, rendered, placement).await;
     if let Some(j) = &shared.joblog
         && !j.record(&fin.record)
     {

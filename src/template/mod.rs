@@ -1,22 +1,31 @@
 //! Command templates: parsed once into tokens, rendered once per job into an argv. A substituted
-//! value is never scanned again, so input containing `{}` comes out literally.
+//! value is never scanned again, so input containing `{}` comes out literally. `parse` reads
+//! words with the replacement-string table of `rpl`; `render` fills them in; `perl` evaluates
+//! `{= perl expression =}` and the `--rpl`/`--plus` tags.
 
+mod header;
+mod measure;
+mod parse;
+mod perl;
+mod render;
+mod rpl;
 mod token;
 
+pub(crate) use header::name_columns;
+pub use rpl::{Replacements, RplError};
 pub(crate) use token::{Placeholder, Token};
 
 use std::ffi::OsString;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-
-use crate::job::{Job, JobSpec};
-use crate::quote::quote_into;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A template that could not be parsed; `offset` is the byte offset of the problem in its word.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TemplateError {
     /// A `{...}` that is no known replacement string.
     #[error(
-        "unknown replacement string `{text}` in `{word}`: use {{}} {{.}} {{/}} {{//}} {{/.}} {{#}} {{%}} or {{N}}; write {{{{ for a literal brace"
+        "unknown replacement string `{text}` in `{word}`: use {{}} {{.}} {{/}} {{//}} {{/.}} {{#}} {{%}} or {{N}} (more with --plus or --rpl); write {{{{ for a literal brace"
     )]
     Unknown {
         /// The template word it is in (lossy UTF-8).
@@ -60,6 +69,48 @@ pub enum TemplateError {
         /// How many input sources there are.
         groups: usize,
     },
+    /// A `{=` with no `=}` after it: the job would run with the expression unevaluated.
+    #[error("unclosed perl expression in `{word}`: close the `{{=` at byte {offset} with `=}}`")]
+    UnclosedPerl {
+        /// The template word (lossy UTF-8).
+        word: String,
+        /// The byte offset of the `{=`.
+        offset: usize,
+    },
+    /// The template needs perl (`{= =}`, `--rpl`, `--plus`) and there is none.
+    #[error(
+        "perl is needed to evaluate {{= perl expression =}}, --rpl and --plus replacement strings, but it is not in PATH: install perl (apt-get install perl)"
+    )]
+    PerlMissing,
+    /// A perl expression that does not compile.
+    #[error("{0}")]
+    PerlCompile(String),
+    /// The evaluator could not be started or answered nonsense.
+    #[error("{0}")]
+    PerlFailed(String),
+    /// A `--rpl` definition or a renamed replacement string that cannot be used.
+    #[error(transparent)]
+    Rpl(#[from] RplError),
+}
+
+/// Why a job could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderError {
+    /// A perl expression called `skip()`: the job is not run.
+    Skip,
+    /// A perl expression died (or perl went away): the job must not run unevaluated.
+    Perl(String),
+}
+
+/// What a template is parsed with besides its words (plain data from the [`crate::Config`]).
+#[derive(Debug, Clone, Default)]
+pub struct TemplateOptions {
+    /// Extra or renamed replacement strings.
+    pub replacements: Replacements,
+    /// `-X`, `-N`, `-L`: a word holding `{}` is repeated for each argument of the job.
+    pub context_replace: bool,
+    /// The job slots (for `{0%}`).
+    pub slots: usize,
 }
 
 /// How the command is run.
@@ -80,6 +131,13 @@ pub(crate) struct Template {
     append_args: bool,
     /// Each input line is itself a command (no command given).
     line_is_command: bool,
+    /// Words holding a value are repeated per argument (`-X`).
+    context: bool,
+    /// The perl expressions, by id, and the evaluator when there are any.
+    exprs: Vec<Vec<u8>>,
+    perl: Option<Arc<perl::Perl>>,
+    /// The number of jobs in total, for `total_jobs()`/`{##}` (`u64::MAX`: not known).
+    total: Arc<AtomicU64>,
 }
 
 /// Characters that make a single-word command a shell command line.
@@ -93,39 +151,61 @@ const SHELL_OPERATORS: &[&[u8]] = &[
 const BASH_OPERATORS: &[(&str, &str)] = &[("&>", "`> FILE 2>&1`"), ("|&", "`2>&1 |`")];
 
 impl Template {
-    /// Parses the command words. `groups` is the number of input sources (for `{N}` checks).
+    /// Parses the command words with the default replacement strings (tests and callers that
+    /// have no options).
+    #[cfg(test)]
     pub fn parse(
         words: &[OsString],
         mode: ShellMode,
         groups: usize,
     ) -> Result<Template, TemplateError> {
+        Template::parse_with(words, mode, groups, &TemplateOptions::default())
+    }
+
+    /// Parses the command words. `groups` is the most values a job has (for `{N}` checks).
+    /// Starts the perl evaluator when an expression needs it.
+    pub fn parse_with(
+        words: &[OsString],
+        mode: ShellMode,
+        groups: usize,
+        options: &TemplateOptions,
+    ) -> Result<Template, TemplateError> {
+        let total = Arc::new(AtomicU64::new(u64::MAX));
         if words.is_empty() {
             return Ok(Template {
                 words: Vec::new(),
                 shell: true,
                 append_args: false,
                 line_is_command: true,
+                context: false,
+                exprs: Vec::new(),
+                perl: None,
+                total,
             });
         }
+        let table = rpl::Table::new(&options.replacements)?;
+        let words = parse::merge_perl_words(words);
         let mut parsed = Vec::with_capacity(words.len());
+        let mut exprs = Vec::new();
         let mut any_placeholder = false;
-        for w in words {
+        for w in &words {
             if let Some((word, instead)) = BASH_OPERATORS
                 .iter()
                 .find(|(op, _)| words.len() > 1 && w.as_bytes() == op.as_bytes())
             {
                 return Err(TemplateError::BashOnly { word, instead });
             }
-            let tokens = parse_word(w.as_bytes())?;
+            let tokens = parse::parse_word(w.as_bytes(), &table, &mut exprs)?;
             for t in &tokens {
                 if let Token::Placeholder(p) = t {
                     any_placeholder = true;
-                    if let Placeholder::Value { input: Some(n), .. } = p
-                        && *n > groups
+                    if let Placeholder::Value { input: Some(n), .. }
+                    | Placeholder::Perl { input: Some(n), .. } = p
+                        && usize::try_from(*n).is_ok_and(|n| n > groups)
                     {
                         return Err(TemplateError::NoSuchInput {
                             text: p.to_string(),
-                            n: *n,
+                            n: *n as usize,
                             groups,
                         });
                     }
@@ -133,15 +213,26 @@ impl Template {
             }
             parsed.push(tokens);
         }
+        // A value perl leaves unquoted (`uq()`) is meant for a shell to read.
+        let unquoted = exprs.iter().any(|e| e.windows(2).any(|w| w == b"uq"));
         let shell = match mode {
             ShellMode::Always => true,
-            ShellMode::Auto => needs_shell(&parsed),
+            ShellMode::Auto => needs_shell(&parsed) || unquoted,
+        };
+        let perl = if exprs.is_empty() {
+            None
+        } else {
+            Some(Arc::new(perl::Perl::start(&exprs, options.slots.max(1))?))
         };
         Ok(Template {
             words: parsed,
             shell,
             append_args: !any_placeholder,
             line_is_command: false,
+            context: options.context_replace,
+            exprs,
+            perl,
+            total,
         })
     }
 
@@ -151,99 +242,21 @@ impl Template {
         self.shell
     }
 
-    /// Renders one job as plain text: the words joined by spaces, nothing appended or quoted
-    /// (for `--tagstring`).
-    pub fn render_plain(&self, job: &Job, slot: u32) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (i, word) in self.words.iter().enumerate() {
-            if i > 0 {
-                out.push(b' ');
-            }
-            for t in word {
-                match t {
-                    Token::Literal(l) => out.extend_from_slice(l),
-                    Token::Placeholder(p) => render_raw(&mut out, *p, job, slot),
-                }
-            }
-        }
-        out
+    /// Whether an expression asks for the number of jobs (`total_jobs()`, `{##}`), which is
+    /// then counted before the first job starts.
+    pub fn needs_total(&self) -> bool {
+        self.exprs
+            .iter()
+            .any(|e| e.windows(10).any(|w| w == b"total_jobs"))
     }
 
-    /// Renders one job into the command to start.
-    pub fn render(&self, job: &Job, slot: u32) -> JobSpec {
-        if self.line_is_command {
-            let mut script = Vec::new();
-            for (i, a) in job.args.iter().enumerate() {
-                if i > 0 {
-                    script.push(b' ');
-                }
-                script.extend_from_slice(a);
-            }
-            return shell_spec(script, job);
-        }
-        if self.shell {
-            let mut script = Vec::new();
-            for (i, word) in self.words.iter().enumerate() {
-                if i > 0 {
-                    script.push(b' ');
-                }
-                for t in word {
-                    match t {
-                        Token::Literal(l) => script.extend_from_slice(l),
-                        Token::Placeholder(p) => render_quoted(&mut script, *p, job, slot),
-                    }
-                }
-            }
-            if self.append_args {
-                for a in &job.args {
-                    script.push(b' ');
-                    quote_into(&mut script, a);
-                }
-            }
-            return shell_spec(script, job);
-        }
-        let mut argv = Vec::with_capacity(self.words.len() + job.args.len());
-        for word in &self.words {
-            // A word that is exactly `{}` (or `{.}`...) stands for every input value, one
-            // argument each, as the shell would split GNU parallel's `{}`.
-            if let [
-                Token::Placeholder(Placeholder::Value {
-                    input: None,
-                    transform,
-                }),
-            ] = word.as_slice()
-                && job.args.len() > 1
-            {
-                for a in &job.args {
-                    argv.push(OsString::from_vec(token::transform(a, *transform).to_vec()));
-                }
-                continue;
-            }
-            let mut arg = Vec::new();
-            for t in word {
-                match t {
-                    Token::Literal(l) => arg.extend_from_slice(l),
-                    Token::Placeholder(p) => render_raw(&mut arg, *p, job, slot),
-                }
-            }
-            argv.push(OsString::from_vec(arg));
-        }
-        if self.append_args {
-            argv.extend(job.args.iter().map(|a| OsString::from_vec(a.clone())));
-        }
-        JobSpec {
-            argv,
-            shell: false,
-            stdin: job.stdin.clone(),
-        }
+    /// Sets the number of jobs in total, for `total_jobs()`.
+    pub fn set_total(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
     }
-}
 
-fn shell_spec(script: Vec<u8>, job: &Job) -> JobSpec {
-    JobSpec {
-        argv: vec!["sh".into(), "-c".into(), OsString::from_vec(script)],
-        shell: true,
-        stdin: job.stdin.clone(),
+    fn total(&self) -> Option<u64> {
+        Some(self.total.load(Ordering::Relaxed)).filter(|&t| t != u64::MAX)
     }
 }
 
@@ -260,120 +273,11 @@ fn needs_shell(words: &[Vec<Token>]) -> bool {
     })
 }
 
-fn parse_word(w: &[u8]) -> Result<Vec<Token>, TemplateError> {
-    let mut tokens = Vec::new();
-    let mut lit = Vec::new();
-    let mut i = 0;
-    while i < w.len() {
-        match w[i] {
-            b'{' if w.get(i + 1) == Some(&b'{') => {
-                lit.push(b'{');
-                i += 2;
-            }
-            b'}' if w.get(i + 1) == Some(&b'}') => {
-                lit.push(b'}');
-                i += 2;
-            }
-            b'{' => {
-                let close = w[i + 1..].iter().position(|&b| b == b'}');
-                let inner = &w[i + 1..close.map_or(w.len(), |c| i + 1 + c)];
-                match (close, token::parse_placeholder(inner)) {
-                    (Some(c), Ok(Some(p))) => {
-                        if !lit.is_empty() {
-                            tokens.push(Token::Literal(std::mem::take(&mut lit)));
-                        }
-                        tokens.push(Token::Placeholder(p));
-                        i += c + 2;
-                    }
-                    (_, Ok(None)) => {
-                        lit.push(b'{');
-                        i += 1;
-                    }
-                    (None, Ok(Some(_))) if !inner.is_empty() => {
-                        return Err(TemplateError::Unclosed {
-                            word: String::from_utf8_lossy(w).into_owned(),
-                            text: String::from_utf8_lossy(&w[i..]).into_owned(),
-                            offset: i,
-                        });
-                    }
-                    (None, _) => {
-                        lit.push(b'{');
-                        i += 1;
-                    }
-                    (Some(c), Err(())) => return Err(unknown(w, i, &w[i..i + c + 2])),
-                }
-            }
-            b => {
-                lit.push(b);
-                i += 1;
-            }
-        }
-    }
-    if !lit.is_empty() || tokens.is_empty() {
-        tokens.push(Token::Literal(lit));
-    }
-    Ok(tokens)
-}
-
-fn unknown(word: &[u8], offset: usize, text: &[u8]) -> TemplateError {
-    TemplateError::Unknown {
-        word: String::from_utf8_lossy(word).into_owned(),
-        text: String::from_utf8_lossy(text).into_owned(),
-        offset,
-    }
-}
-
-fn render_raw(out: &mut Vec<u8>, p: Placeholder, job: &Job, slot: u32) {
-    match p {
-        Placeholder::Seq => out.extend_from_slice(job.id.0.to_string().as_bytes()),
-        Placeholder::Slot => out.extend_from_slice(slot.to_string().as_bytes()),
-        Placeholder::Value {
-            input: Some(n),
-            transform,
-        } => {
-            // A job may have fewer values than `{N}` asks for (a block of `--pipe` has none).
-            let value = job.args.get(n - 1).map_or(&[][..], Vec::as_slice);
-            out.extend_from_slice(token::transform(value, transform))
-        }
-        Placeholder::Value {
-            input: None,
-            transform,
-        } => {
-            for (i, a) in job.args.iter().enumerate() {
-                if i > 0 {
-                    out.push(b' ');
-                }
-                out.extend_from_slice(token::transform(a, transform));
-            }
-        }
-    }
-}
-
-fn render_quoted(out: &mut Vec<u8>, p: Placeholder, job: &Job, slot: u32) {
-    match p {
-        Placeholder::Value {
-            input: None,
-            transform,
-        } => {
-            for (i, a) in job.args.iter().enumerate() {
-                if i > 0 {
-                    out.push(b' ');
-                }
-                quote_into(out, token::transform(a, transform));
-            }
-        }
-        _ => {
-            let mut raw = Vec::new();
-            render_raw(&mut raw, p, job, slot);
-            quote_into(out, &raw);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::JobId;
+    use crate::job::{Job, JobId, JobSpec};
+    use crate::quote::quote_into;
 
     fn words(ws: &[&str]) -> Vec<OsString> {
         ws.iter().map(OsString::from).collect()
@@ -384,6 +288,12 @@ mod tests {
             JobId(7),
             args.iter().map(|a| a.as_bytes().to_vec()).collect(),
         )
+    }
+
+    impl Template {
+        fn render_ok(&self, job: &Job, slot: u32) -> JobSpec {
+            self.render(job, slot).unwrap()
+        }
     }
 
     fn argv(spec: &JobSpec) -> Vec<String> {
@@ -398,7 +308,7 @@ mod tests {
         let t =
             Template::parse(&words(&["echo", "x{}y", "{#}", "{%}"]), ShellMode::Auto, 1).unwrap();
         assert!(!t.is_shell());
-        let spec = t.render(&job(&["{1} $(id)"]), 3);
+        let spec = t.render_ok(&job(&["{1} $(id)"]), 3);
         assert_eq!(argv(&spec), ["echo", "x{1} $(id)y", "7", "3"]);
     }
 
@@ -406,7 +316,7 @@ mod tests {
     fn appends_args_when_no_placeholder() {
         let t = Template::parse(&words(&["echo", "hi"]), ShellMode::Auto, 2).unwrap();
         assert_eq!(
-            argv(&t.render(&job(&["a", "b"]), 1)),
+            argv(&t.render_ok(&job(&["a", "b"]), 1)),
             ["echo", "hi", "a", "b"]
         );
     }
@@ -415,7 +325,7 @@ mod tests {
     fn single_string_with_shell_syntax_uses_shell_and_quotes() {
         let t = Template::parse(&words(&["echo {} | wc -c"]), ShellMode::Auto, 1).unwrap();
         assert!(t.is_shell());
-        let spec = t.render(&job(&["it's; $x"]), 1);
+        let spec = t.render_ok(&job(&["it's; $x"]), 1);
         assert_eq!(argv(&spec), ["sh", "-c", "echo 'it'\\''s; $x' | wc -c"]);
     }
 
@@ -441,7 +351,7 @@ mod tests {
             Template::parse(&words(&["awk", "{print $1}", "{{}}"]), ShellMode::Auto, 1).unwrap();
         assert!(!t.is_shell());
         assert_eq!(
-            argv(&t.render(&job(&["f"]), 1)),
+            argv(&t.render_ok(&job(&["f"]), 1)),
             ["awk", "{print $1}", "{}", "f"]
         );
     }
@@ -466,7 +376,7 @@ mod tests {
     fn whole_placeholder_expands_per_group() {
         let t = Template::parse(&words(&["cmd", "{}", "{2}"]), ShellMode::Auto, 2).unwrap();
         assert_eq!(
-            argv(&t.render(&job(&["a b", "c"]), 1)),
+            argv(&t.render_ok(&job(&["a b", "c"]), 1)),
             ["cmd", "a b", "c", "c"]
         );
     }

@@ -22,8 +22,9 @@ pub(crate) enum Transform {
 pub(crate) enum Placeholder {
     /// A value: `input` is the 1-based input group (`{2}`), or `None` for all of them (`{}`).
     Value {
-        /// The input group, counted from 1; `None` for all of them.
-        input: Option<usize>,
+        /// The input group or argument, counted from 1 (from the end when negative); `None`
+        /// for all of them.
+        input: Option<i64>,
         /// What is taken from the value.
         transform: Transform,
     },
@@ -31,6 +32,13 @@ pub(crate) enum Placeholder {
     Seq,
     /// `{%}`: the job's slot number.
     Slot,
+    /// `{= perl expression =}` (and the `--rpl`/`--plus` tags): evaluated by perl.
+    Perl {
+        /// The expression's id in the template's list.
+        expr: usize,
+        /// The argument it reads (`{=2 ... =}`); `None`: evaluated for each one.
+        input: Option<i64>,
+    },
 }
 
 /// A run of literal bytes or a placeholder.
@@ -47,6 +55,10 @@ impl fmt::Display for Placeholder {
         match self {
             Placeholder::Seq => f.write_str("{#}"),
             Placeholder::Slot => f.write_str("{%}"),
+            Placeholder::Perl { input, .. } => match input {
+                Some(n) => write!(f, "{{={n} perl expression =}}"),
+                None => f.write_str("{= perl expression =}"),
+            },
             Placeholder::Value { input, transform } => {
                 f.write_str("{")?;
                 if let Some(n) = input {
@@ -65,43 +77,14 @@ impl fmt::Display for Placeholder {
     }
 }
 
-/// Reads the inside of `{...}`: `Ok(Some)` for a placeholder, `Ok(None)` when the text is not
-/// placeholder-shaped at all (awk's `{print $1}` stays literal), `Err` when it looks like a
-/// placeholder but is not a known one.
-pub(crate) fn parse_placeholder(inner: &[u8]) -> Result<Option<Placeholder>, ()> {
-    let shaped = inner
-        .iter()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'/' | b'#' | b'%'));
-    if !shaped {
-        return Ok(None);
-    }
-    match inner {
-        b"#" => return Ok(Some(Placeholder::Seq)),
-        b"%" => return Ok(Some(Placeholder::Slot)),
-        _ => {}
-    }
-    let digits = inner.iter().take_while(|b| b.is_ascii_digit()).count();
-    let input = if digits == 0 {
-        None
-    } else {
-        let n: usize = std::str::from_utf8(&inner[..digits])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or(())?;
-        if n == 0 {
-            return Err(());
-        }
-        Some(n)
-    };
-    let transform = match &inner[digits..] {
-        b"" => Transform::Whole,
-        b"." => Transform::NoExt,
-        b"/" => Transform::Base,
-        b"//" => Transform::Dir,
-        b"/." => Transform::BaseNoExt,
-        _ => return Err(()),
-    };
-    Ok(Some(Placeholder::Value { input, transform }))
+/// Whether the inside of `{...}` looks like a default replacement string (digits and
+/// `.` `/` `#` `%` `-`): such text that is no known tag is an error rather than literal (a
+/// typo like `{1..}`), while awk's `{print $1}` stays literal.
+pub(crate) fn placeholder_shaped(inner: &[u8]) -> bool {
+    !inner.is_empty()
+        && inner
+            .iter()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'/' | b'#' | b'%' | b'-'))
 }
 
 /// Applies a transform to one input value.
@@ -146,17 +129,9 @@ mod tests {
 
     #[test]
     fn placeholder_shapes() {
-        assert_eq!(parse_placeholder(b"#"), Ok(Some(Placeholder::Seq)));
-        assert_eq!(
-            parse_placeholder(b"2/."),
-            Ok(Some(Placeholder::Value {
-                input: Some(2),
-                transform: Transform::BaseNoExt
-            }))
-        );
-        assert_eq!(parse_placeholder(b"print $1"), Ok(None));
-        assert_eq!(parse_placeholder(b"0"), Err(()));
-        assert_eq!(parse_placeholder(b"1..."), Err(()));
-        assert_eq!(parse_placeholder(b"#%"), Err(()));
+        assert!(placeholder_shaped(b"1..."));
+        assert!(placeholder_shaped(b"#%"));
+        assert!(!placeholder_shaped(b"print $1"));
+        assert!(!placeholder_shaped(b""));
     }
 }

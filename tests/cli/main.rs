@@ -6,6 +6,7 @@ mod engine;
 mod environment;
 mod exec;
 mod faults;
+mod gnu_args;
 mod help;
 mod input;
 mod job_control;

@@ -601,6 +601,21 @@ fn the_same_command_lines_as_gnu_parallel() {
             "--round-robin|--pipe|-k|-j|2|--block|3k|md5sum",
         ),
         (String::from("/dev/null"), "--pipe|wc|-l"),
+        // -N records per block, -L lines per record, --header on top of every block.
+        (f(&seq_in), "--pipe|-N|700|-k|wc|-l"),
+        (f(&seq_in), "--pipe|-N1|--block|1|-k|-j|1|head|-c|20"),
+        (f(&seq_in), "--pipe|-L|3|--block|10|-k|cat;echo"),
+        (f(&seq_in), "--pipe|-L|2|-N|5|-k|wc|-l"),
+        (f(&seq_in), "--pipe|--header|1|--block|2k|-k|head|-n|2"),
+        (f(&seq_in), "--pipe|--header|2|-N|100|-k|wc|-l"),
+        (
+            f(&fasta),
+            "--pipe|--header|:|--recstart|>|--block|1|-k|cat;echo",
+        ),
+        (
+            String::from("/dev/null"),
+            "--pipepart|-a|SEQ|--header|1|--block|2k|-k|head|-n|2",
+        ),
         (
             String::from("/dev/null"),
             "--pipepart|-a|SEQ|--block|1k|-k|wc|-l",
@@ -674,4 +689,30 @@ fn the_same_command_lines_as_gnu_parallel() {
         "differ from GNU parallel:\n{}",
         differ.join("\n")
     );
+}
+
+#[test]
+fn argument_options_are_refused_with_pipe() {
+    let dir = Dir::new();
+    for (args, says) in [
+        (&["--pipe", "-X", "echo"][..], "-X puts input values"),
+        (
+            &["--pipe", "--colsep", ",", "cat"][..],
+            "--colsep puts input values",
+        ),
+        (&["--pipe", "-m", "cat"][..], "-m puts input values"),
+    ] {
+        let out = pipe_run(&dir, args, b"a\n").code(255);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let f = dir.write("in.txt", "a\nb\n");
+    let out = fanout_cmd()
+        .args(["--pipepart", "-N", "1", "-a", s(&f), "cat"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--pipepart cuts the file by size"));
 }
