@@ -269,6 +269,9 @@ pub struct Cli {
     #[arg(help_heading = "Progress, logs and summary")]
     pub quiet: u8,
 
+    #[command(flatten)]
+    ssh: super::args_ssh::SshArgs,
+
     /// COMMAND [ARGS...] then input sources: ::: ARGS, :::+ ARGS (linked), :::: FILES, ::::+ FILES
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     rest: Vec<OsString>,
@@ -289,6 +292,7 @@ enum SummaryArg {
 impl Cli {
     /// Builds the engine's configuration and the reporters' options.
     pub fn into_config(self) -> Result<(Config, ReportOptions), String> {
+        let ssh = self.ssh.into_config(self.jobs.as_deref())?;
         let cpus = config::default_slots();
         let slots = match &self.jobs {
             Some(j) => config::parse_slots(j, cpus).map_err(|e| {
@@ -410,6 +414,7 @@ impl Cli {
             tmpdir: self.tmpdir,
             reap_orphans: true,
             job_control: true,
+            ssh,
         };
         let options = ReportOptions {
             progress,

@@ -6,6 +6,7 @@
 //! sibling. This file only re-exports what `main.rs` and `logging.rs` call.
 
 mod args;
+mod args_ssh;
 mod env;
 mod sources;
 mod usage;

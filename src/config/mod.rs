@@ -69,6 +69,8 @@ pub struct Config {
     /// against `--timeout` or `--slow` (on in the `fanout` binary; it installs SIGTSTP and
     /// SIGCONT handlers).
     pub job_control: bool,
+    /// Run the jobs on ssh hosts (`-S`, `--slf`): `None` runs them on this machine alone.
+    pub ssh: Option<crate::exec::SshConfig>,
 }
 
 impl Default for Config {
@@ -97,6 +99,7 @@ impl Default for Config {
             tmpdir: None,
             reap_orphans: false,
             job_control: false,
+            ssh: None,
         }
     }
 }

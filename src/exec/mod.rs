@@ -25,11 +25,13 @@
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 mod local;
+pub mod ssh;
 
 pub use crate::job::Handle;
 pub(crate) use local::claim_joblog;
 pub use local::{Local, main_if_guard};
 pub use nix::sys::signal::Signal;
+pub use ssh::{Ssh, SshConfig};
 
 use std::fmt;
 use std::pin::Pin;
@@ -122,6 +124,9 @@ pub enum Exit {
     Signal(i32),
     /// Its end could not be learnt (the wait itself failed).
     Unknown,
+    /// The place lost it: the connection to an ssh host failed under it, so whether and how
+    /// the job ended is unknown. The runner starts the job again at another place.
+    Lost,
 }
 
 /// One of an attempt's output streams.
@@ -156,6 +161,13 @@ pub trait Attempt: Send {
 pub trait Executor: Send + Sync + 'static {
     /// The places jobs run on; never empty. Read once, when the run starts.
     fn places(&self) -> Vec<Place>;
+
+    /// The run's total job slots, given `-j` as `jobs`: `-j` itself unless `-j` means slots
+    /// per place (the ssh executor: the sum of its places' slots). Read after
+    /// [`Executor::open`].
+    fn total_slots(&self, jobs: usize) -> usize {
+        jobs
+    }
 
     /// Starts one attempt.
     fn start<'a>(

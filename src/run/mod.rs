@@ -27,7 +27,7 @@ use std::time::Duration;
 use crate::cancel::{Cancel, CancelReason};
 use crate::config::Config;
 use crate::error::{RunError, SetupError};
-use crate::exec::{Executor, Local};
+use crate::exec::{Executor, Local, Ssh};
 use crate::report::events::{RunEvent, RunSummary};
 use crate::report::options::ReportOptions;
 use crate::report::{self, FnReporter, ReportError, Reporter, Standard};
@@ -98,13 +98,18 @@ impl Run {
             tick_every = standard.tick_every;
         }
         reporters.extend(self.reporters);
-        let executor = self.executor.unwrap_or_else(|| {
-            Arc::new(
-                Local::new()
-                    .reap_orphans(self.config.reap_orphans)
-                    .marker(marker),
-            )
-        });
+        let local = || {
+            Local::new()
+                .reap_orphans(self.config.reap_orphans)
+                .marker(marker)
+        };
+        let executor: Arc<dyn Executor> = match (self.executor, &self.config.ssh) {
+            (Some(e), _) => e,
+            (None, Some(ssh)) => {
+                Arc::new(Ssh::new(ssh.clone(), local()).map_err(SetupError::SshDir)?)
+            }
+            (None, None) => Arc::new(local()),
+        };
         Ok(Prepared {
             config: self.config,
             executor,
