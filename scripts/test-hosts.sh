@@ -8,7 +8,7 @@
 #   scripts/test-hosts.sh up      start everything (idempotent); prints lines to eval
 #   scripts/test-hosts.sh env     the same lines, for hosts already up
 #   scripts/test-hosts.sh down    stop and delete everything this script made (idempotent)
-#   scripts/test-hosts.sh fault link-down|link-up|sshd-kill|sshd-start I
+#   scripts/test-hosts.sh fault link-down|link-up|sshd-kill|sshd-kill-listener|sshd-start I
 #
 # Names are prefixed `fo` (netns fo-h1.., bridge fo-br0, veths fo-v1..) on 198.19.77.0/24, so
 # they cannot collide with other test set-ups. Settings: FO_HOSTS_DIR (state, default
@@ -205,11 +205,16 @@ down() {
 
 fault() {
   local kind=${1:-} i=${2:-}
-  [ -n "$i" ] || die "usage: fault link-down|link-up|sshd-kill|sshd-start I"
+  [ -n "$i" ] || die "usage: fault link-down|link-up|sshd-kill|sshd-kill-listener|sshd-start I"
   case $kind in
     link-down) ip link set "fo-v$i" down ;;
     link-up) ip link set "fo-v$i" up ;;
-    sshd-kill) p=$(sshd_pid "$i") && kill -KILL "$p" ;;
+    sshd-kill) # the listener and every connection's sshd: sessions break, new ones are refused
+      for p in $(ip netns pids "fo-h$i"); do
+        [ "$(cat /proc/$p/comm 2>/dev/null)" = sshd ] && kill -KILL "$p" 2>/dev/null
+      done
+      true ;;
+    sshd-kill-listener) p=$(sshd_pid "$i") && kill -KILL "$p" ;;
     sshd-start) start_sshd "$i" ;;
     *) die "unknown fault $kind" ;;
   esac

@@ -21,6 +21,16 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# The ssh tests (tests/cli/ssh.rs) run against three sshds in network namespaces, which need
+# root; without them those tests print SKIP.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  export FO_HOSTS_DIR=${FO_HOSTS_DIR:-/tmp/fo-hosts.$$}
+  trap 'bash scripts/test-hosts.sh down' EXIT
+  eval "$(bash scripts/test-hosts.sh up)"
+else
+  echo "scripts/test.sh: not root: the ssh tests will SKIP (they need scripts/test-hosts.sh up)" >&2
+fi
+
 cargo test --all-targets "$@"
 # The examples in the documentation (not built by --all-targets).
 cargo test --doc

@@ -21,6 +21,7 @@ mod results;
 mod resume;
 mod signals;
 mod slots;
+mod ssh;
 mod template;
 mod timeline;
 mod usage;

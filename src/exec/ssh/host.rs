@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::AsyncBufReadExt;
@@ -70,6 +70,10 @@ pub(super) struct Host {
     local: Arc<Local>,
     state: Mutex<State>,
     lost: AtomicU32,
+    /// A down host is being tried again: other jobs do not queue behind that try.
+    probing: AtomicBool,
+    /// The user's ssh configuration sets a ConnectTimeout (else fanout gives one).
+    has_connect_timeout: AtomicBool,
 }
 
 impl Host {
@@ -88,6 +92,8 @@ impl Host {
             local,
             state: Mutex::new(State::default()),
             lost: AtomicU32::new(0),
+            probing: AtomicBool::new(false),
+            has_connect_timeout: AtomicBool::new(false),
         }
     }
 
@@ -113,7 +119,9 @@ impl Host {
             // A dead link is found in seconds, not never.
             opt("ServerAliveInterval=2");
             opt("ServerAliveCountMax=3");
-            opt("ConnectTimeout=10");
+            if !self.has_connect_timeout.load(Ordering::Relaxed) {
+                opt("ConnectTimeout=10");
+            }
         } else {
             opt("ControlMaster=no");
             // Never a connection of its own when the master is gone: that fails at once.
@@ -141,6 +149,7 @@ impl Host {
 
     /// Makes the first connection (at the run's start) and returns the host's CPU count.
     pub(super) async fn connect(&self) -> Result<usize, String> {
+        self.read_config().await;
         let mut st = self.state.lock().await;
         match self.new_master(&mut st).await {
             Ok(cpus) => Ok(cpus),
@@ -153,11 +162,16 @@ impl Host {
 
     /// Room for one more session: on a master with room, or on a new one.
     pub(super) async fn session(&self) -> Result<(PathBuf, Session), String> {
+        let down = || format!("ssh host {} is down", self.name());
+        if self.probing.load(Ordering::Relaxed) {
+            return Err(down());
+        }
         let mut st = self.state.lock().await;
-        if let Some((until, _)) = st.down
-            && Instant::now() < until
-        {
-            return Err(format!("ssh host {} is down", self.name()));
+        if let Some((until, _)) = st.down {
+            if Instant::now() < until || self.probing.load(Ordering::Relaxed) {
+                return Err(down());
+            }
+            self.probing.store(true, Ordering::Relaxed);
         }
         st.masters.retain_mut(|m| {
             let alive = m.alive();
@@ -173,14 +187,19 @@ impl Host {
             .position(|m| m.sessions.load(Ordering::Relaxed) < MUX_SESSIONS);
         let index = match free {
             Some(i) => i,
-            None => match self.new_master(&mut st).await {
-                Ok(_) => st.masters.len() - 1,
-                Err(e) => {
-                    self.take_out(&mut st, &e);
-                    return Err(e);
+            None => {
+                let made = self.new_master(&mut st).await;
+                self.probing.store(false, Ordering::Relaxed);
+                match made {
+                    Ok(_) => st.masters.len() - 1,
+                    Err(e) => {
+                        self.take_out(&mut st, &e);
+                        return Err(e);
+                    }
                 }
-            },
+            }
         };
+        self.probing.store(false, Ordering::Relaxed);
         if st.down.take().is_some() {
             tracing::info!(host = self.name(), "ssh host {} is back", self.name());
             self.lost.store(0, Ordering::Relaxed);
@@ -196,10 +215,14 @@ impl Host {
             self.lost.store(0, Ordering::Relaxed);
             return;
         }
-        if self.lost.fetch_add(1, Ordering::Relaxed) + 1 >= LOST_IN_A_ROW {
+        let mut st = self.state.lock().await;
+        // The connection itself went away (a dead link, sshd killed): out at once.
+        let dead = st.masters.iter_mut().any(|m| !m.alive());
+        if dead {
+            self.take_out(&mut st, "the connection failed under a running job");
+        } else if self.lost.fetch_add(1, Ordering::Relaxed) + 1 >= LOST_IN_A_ROW {
             self.lost.store(0, Ordering::Relaxed);
-            let mut st = self.state.lock().await;
-            self.take_out(&mut st, "its connection failed under several jobs in a row");
+            self.take_out(&mut st, "its sessions failed under several jobs in a row");
         }
     }
 
@@ -219,6 +242,33 @@ impl Host {
             tracing::debug!(host = self.name(), error = why, "ssh host still down");
         }
         st.down = Some((Instant::now() + backoff, backoff));
+    }
+
+    /// Asks ssh (`-G`, no connection) whether the user's configuration sets ConnectTimeout,
+    /// which fanout's own `-o` would override.
+    async fn read_config(&self) {
+        let mut cmd = tokio::process::Command::new(&self.ssh[0]);
+        cmd.args(&self.ssh[1..]).arg("-G");
+        if let Some(port) = self.login.port {
+            cmd.arg("-p").arg(port.to_string());
+        }
+        cmd.arg(self.login.dest.as_deref().unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let Ok(child) = self.local.spawn_helper(&mut cmd) else {
+            return;
+        };
+        let pid = child.id().unwrap_or(0);
+        let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await;
+        self.local.forget_helper(pid);
+        if let Ok(Ok(out)) = out {
+            let set = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.starts_with("connecttimeout ") && l != "connecttimeout none");
+            self.has_connect_timeout.store(set, Ordering::Relaxed);
+        }
     }
 
     /// Starts a master and waits until it is logged in; returns the host's CPU count, which

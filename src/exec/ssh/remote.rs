@@ -10,7 +10,8 @@
 //!   death, which ssh also reports as 255) apart from ssh's 255 for a failed connection: no
 //!   marker, no verdict from the job. The executor strips the marker from the job's stderr.
 //!
-//! Needs only `sh`, `setsid` (util-linux) and `kill` on the remote host.
+//! Needs only `sh`, `setsid` (util-linux) and `kill` on the remote host (and coreutils' `env`
+//! for Ctrl-C, see [`WRAPPER`]).
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -18,10 +19,14 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use crate::quote::quote_into;
 
 /// The wrapper; `$1` is the job's script. A job killed by signal N ends with 128+N, as in sh.
+/// A background job ignores SIGINT and SIGQUIT in sh; `env --default-signal` (coreutils 8.31
+/// and later) gives them back, so a forwarded Ctrl-C means what it does locally. The watcher
+/// keeps no copy of the job's stdout or stderr, which would hold the session open.
 const WRAPPER: &str = r#"exec 3<&0 </dev/null
-setsid sh -c "$1" 3<&- &
+d=; env --default-signal=INT,QUIT true 2>/dev/null && d='env --default-signal=INT,QUIT'
+setsid $d sh -c "$1" 3<&- &
 j=$!
-{ while read s <&3; do kill -$s -$j 2>/dev/null; done; kill -TERM -$j 2>/dev/null; sleep 2; kill -KILL -$j 2>/dev/null; } &
+{ while read s <&3; do kill -$s -$j; done; kill -TERM -$j; sleep 2; kill -KILL -$j; } >/dev/null 2>&1 &
 w=$!
 { wait $j; } 2>/dev/null; rc=$?
 kill $w 2>/dev/null; kill -KILL -$j 2>/dev/null
