@@ -23,12 +23,16 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# What the EXIT trap stops: the test Slurm and the ssh hosts, whichever were started.
+cleanup=()
+trap 'for c in "${cleanup[@]}"; do $c || true; done' EXIT
+
 # A single-node Slurm for tests/cli/slurm/ (root only; they print SKIP without it). The
 # script exports SLURM_CONF, so no Slurm client here ever looks for a controller off this machine.
 if [ "$(id -u)" = 0 ] && [ "${TEST_SLURM:-1}" != 0 ]; then
   export TEST_SLURM_DIR
   TEST_SLURM_DIR=$(mktemp -d /tmp/fslurm.XXXXXX)
-  trap 'scripts/test-slurm.sh down' EXIT
+  cleanup+=("scripts/test-slurm.sh down")
   if slurm_env=$(scripts/test-slurm.sh up); then
     eval "$slurm_env"
   else
@@ -36,6 +40,20 @@ if [ "$(id -u)" = 0 ] && [ "${TEST_SLURM:-1}" != 0 ]; then
   fi
 else
   echo "scripts/test.sh: SKIP the Slurm tests (they need root to start a test Slurm)" >&2
+fi
+
+# The ssh tests (tests/cli/ssh.rs) run against three sshds in network namespaces, which need
+# root; without them those tests print SKIP.
+if [ "$(id -u)" = 0 ] && [ "${TEST_HOSTS:-1}" != 0 ] && command -v apt-get >/dev/null 2>&1; then
+  export FO_HOSTS_DIR=${FO_HOSTS_DIR:-/tmp/fo-hosts.$$}
+  cleanup+=("bash scripts/test-hosts.sh down")
+  if hosts_env=$(bash scripts/test-hosts.sh up); then
+    eval "$hosts_env"
+  else
+    echo "scripts/test.sh: the ssh test hosts did not start: the ssh tests will SKIP" >&2
+  fi
+else
+  echo "scripts/test.sh: SKIP the ssh tests (they need root to start the test hosts)" >&2
 fi
 
 cargo test --all-targets "$@"

@@ -62,6 +62,9 @@ pub enum SetupError {
         /// Its command now, written the same way.
         now: String,
     },
+    /// The private directory for the ssh ControlMaster sockets.
+    #[error("cannot make a directory for the ssh connections in $TMPDIR or /tmp: {0}")]
+    SshDir(#[source] std::io::Error),
     /// `--resume`: the joblog has more jobs than the input now gives.
     #[error(
         "cannot resume: the joblog has job {logged} but the input now gives only {now} job(s), so it changed since the joblog was written; resume with the same input, drop --resume to start afresh, or give --resume-force to skip jobs by sequence number anyway"

@@ -279,6 +279,9 @@ pub struct Cli {
     #[command(flatten)]
     template: super::args_template::TemplateArgs,
 
+    #[command(flatten)]
+    ssh: super::args_ssh::SshArgs,
+
     /// COMMAND [ARGS...] then input sources: ::: ARGS, :::+ ARGS (linked), :::: FILES, ::::+ FILES
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     rest: Vec<OsString>,
@@ -299,6 +302,7 @@ enum SummaryArg {
 impl Cli {
     /// Builds the engine's configuration and the reporters' options.
     pub fn into_config(self) -> Result<(Config, ReportOptions), String> {
+        let ssh = self.ssh.into_config(self.jobs.as_deref())?;
         let cpus = super::args_slurm::cpus_here();
         let slots = match &self.jobs {
             Some(j) => config::parse_slots(j, cpus).map_err(|e| {
@@ -429,10 +433,23 @@ impl Cli {
             pipe,
             replacements: Default::default(),
             grouping: Default::default(),
+            ssh,
         };
         self.cluster.apply(&mut config, self.jobs.is_some())?;
         self.template.apply(&mut config)?;
         super::args_pipe::take_grouping(&mut config)?;
+        if config.ssh.is_some() {
+            if config.cluster.slurm.is_some() {
+                return Err(
+                    "-S/--sshlogin and --slurm both say where jobs run: give one of them".into(),
+                );
+            }
+            if config.pipe.is_some() {
+                return Err(
+                    "--pipe cannot feed jobs on ssh hosts yet: run it without -S/--slf".into(),
+                );
+            }
+        }
         let options = ReportOptions {
             progress,
             progress_interval: self.progress_interval,

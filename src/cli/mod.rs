@@ -8,6 +8,7 @@
 mod args;
 mod args_pipe;
 mod args_slurm;
+mod args_ssh;
 mod args_template;
 mod env;
 mod sources;

@@ -80,6 +80,8 @@ pub struct Config {
     /// `--pipe`/`--pipepart`: the input is cut into blocks, one per job's stdin (`None`: each
     /// input value is a job's argument).
     pub pipe: Option<crate::pipe::PipeConfig>,
+    /// Run the jobs on ssh hosts (`-S`, `--slf`): `None` runs them on this machine alone.
+    pub ssh: Option<crate::exec::SshConfig>,
 }
 
 impl Default for Config {
@@ -112,6 +114,7 @@ impl Default for Config {
             job_control: false,
             cluster: Default::default(),
             pipe: None,
+            ssh: None,
         }
     }
 }

@@ -26,6 +26,7 @@
 pub mod fake;
 mod local;
 mod slurm;
+pub mod ssh;
 pub(crate) mod stdin;
 
 pub use crate::job::Handle;
@@ -33,6 +34,7 @@ pub use local::{Local, main_if_guard};
 pub(crate) use local::{Marker, claim_joblog};
 pub use nix::sys::signal::Signal;
 pub use slurm::Slurm;
+pub use ssh::{Ssh, SshConfig};
 
 use std::fmt;
 use std::pin::Pin;
@@ -140,6 +142,9 @@ pub enum Exit {
     Signal(i32),
     /// Its end could not be learnt (the wait itself failed).
     Unknown,
+    /// The place lost it: the connection to an ssh host failed under it, so whether and how
+    /// the job ended is unknown. The runner starts the job again at another place.
+    Lost,
 }
 
 /// One of an attempt's output streams.
@@ -189,6 +194,13 @@ pub struct AcquireError {
 pub trait Executor: Send + Sync + 'static {
     /// The places jobs run on; never empty. Read once, when the run starts.
     fn places(&self) -> Vec<Place>;
+
+    /// The run's total job slots, given `-j` as `jobs`: `-j` itself unless `-j` means slots
+    /// per place (the ssh executor: the sum of its places' slots). Read after
+    /// [`Executor::open`].
+    fn total_slots(&self, jobs: usize) -> usize {
+        jobs
+    }
 
     /// Starts one attempt.
     fn start<'a>(

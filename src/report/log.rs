@@ -157,7 +157,8 @@ impl Reporter for LogReporter {
                 "continued after {:.1}s; timeouts do not count the stopped time",
                 stopped_for.as_secs_f64()
             ),
-            RunEvent::PlaceFailed { id, place, message } => warn!(
+            // The executor warns once per place that goes down; this is per job.
+            RunEvent::PlaceFailed { id, place, message } => debug!(
                 event = "place_failed",
                 seq = id.0,
                 host = &**place,

@@ -27,7 +27,7 @@ use std::time::Duration;
 use crate::cancel::{Cancel, CancelReason};
 use crate::config::Config;
 use crate::error::{RunError, SetupError};
-use crate::exec::{Executor, Local};
+use crate::exec::{Executor, Local, Ssh};
 use crate::report::events::{RunEvent, RunSummary};
 use crate::report::options::ReportOptions;
 use crate::report::{self, FnReporter, ReportError, Reporter, Standard};
@@ -94,15 +94,20 @@ impl Run {
             tick_every = standard.tick_every;
         }
         reporters.extend(self.reporters);
+        let local = || {
+            Local::new()
+                .reap_orphans(self.config.reap_orphans)
+                .marker(marker)
+        };
         let slurm = self.config.cluster.slurm.clone();
-        let executor = self.executor.unwrap_or_else(|| match slurm {
-            Some(s) => Arc::new(crate::exec::Slurm::new(s)),
-            None => Arc::new(
-                Local::new()
-                    .reap_orphans(self.config.reap_orphans)
-                    .marker(marker),
-            ),
-        });
+        let executor: Arc<dyn Executor> = match (self.executor, &self.config.ssh, slurm) {
+            (Some(e), _, _) => e,
+            (None, _, Some(s)) => Arc::new(crate::exec::Slurm::new(s)),
+            (None, Some(ssh), None) => {
+                Arc::new(Ssh::new(ssh.clone(), local()).map_err(SetupError::SshDir)?)
+            }
+            (None, None, None) => Arc::new(local()),
+        };
         Ok(Prepared {
             config: self.config,
             executor,

@@ -12,7 +12,7 @@ use super::drain::{self, Drained};
 use super::places::Placement;
 use super::supervise::supervise;
 use crate::config::OutputMode;
-use crate::exec::{Attempt, StartError, StartRequest};
+use crate::exec::{Attempt, Exit, StartError, StartRequest};
 use crate::job::{Job, JobOutcome, JobRecord, JobSpec, Text};
 use crate::report::events::{Captured, RunEvent, Stream};
 
@@ -77,14 +77,15 @@ pub(crate) fn render(
 }
 
 /// Runs `job` in `slot` at the place of `placement` until it succeeds, runs out of retries or
-/// the run is cancelled. Gives back the placement (it may have moved) with the result.
+/// the run is cancelled. Gives back the placement (it may have moved; `None` when the job
+/// was lost at every place) with the result.
 pub(crate) async fn run_job(
     shared: &Arc<Shared>,
     job: Job,
     slot: u32,
     rendered: Rendered,
     mut placement: Placement,
-) -> (Finished, Placement) {
+) -> (Finished, Option<Placement>) {
     shared
         .running
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -99,8 +100,40 @@ pub(crate) async fn run_job(
         spec,
     };
     let mut attempt = 1;
+    // The places that lost an attempt of this job with their connection.
+    let mut lost_on = Vec::new();
     loop {
-        let fin = ctx.attempt(&mut placement, attempt).await;
+        let (fin, lost) = ctx.attempt(&mut placement, attempt).await;
+        if lost && shared.cancel.reason().is_none() {
+            // Not the job's failure: it starts again at a place that has not lost it, with
+            // this place's room given back first (no waiting for room while holding some).
+            lost_on.push(placement.index);
+            shared
+                .emit(RunEvent::PlaceFailed {
+                    id: job.id,
+                    place: placement.name.clone(),
+                    message: "the connection failed while the job ran".into(),
+                })
+                .await;
+            drop(placement);
+            let mut cancel = shared.cancel.subscribe();
+            let moved = tokio::select! {
+                p = shared.places.acquire(&lost_on) => p,
+                _ = cancel.wait_for(|c| c.is_some()) => None,
+            };
+            match moved {
+                Some(p) => {
+                    placement = p;
+                    continue;
+                }
+                None => {
+                    shared
+                        .running
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    return (fin, None);
+                }
+            }
+        }
         let retry = !fin.record.outcome.is_success()
             && !matches!(fin.record.outcome, JobOutcome::Cancelled { .. })
             && attempt <= shared.config.retry.retries
@@ -109,7 +142,7 @@ pub(crate) async fn run_job(
             shared
                 .running
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            return (fin, placement);
+            return (fin, Some(placement));
         }
         let delay = shared.config.retry.delay_before(attempt);
         shared
@@ -124,7 +157,7 @@ pub(crate) async fn run_job(
             // The run is stopping: the failed attempt is the job's result (no retry starts).
             _ = cancel.wait_for(|c| c.is_some()) => {
                 shared.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                return (fin, placement);
+                return (fin, Some(placement));
             }
         }
         attempt += 1;
@@ -155,7 +188,8 @@ impl JobCtx<'_> {
         }
     }
 
-    async fn attempt(&self, placement: &mut Placement, attempt: u32) -> Finished {
+    /// One attempt; true beside its end when its place lost it ([`Exit::Lost`]).
+    async fn attempt(&self, placement: &mut Placement, attempt: u32) -> (Finished, bool) {
         let shared = self.shared;
         let (start, t0) = (SystemTime::now(), Instant::now());
         let started = self.start(placement, attempt).await;
@@ -168,7 +202,7 @@ impl JobCtx<'_> {
         };
         let mut running = match started {
             Ok(a) => a,
-            Err(e) => return self.not_started(&begun, e).await,
+            Err(e) => return (self.not_started(&begun, e).await, false),
         };
         let handle = running.handle();
         if let Some(at) = running.ran_at() {
@@ -216,12 +250,14 @@ impl JobCtx<'_> {
             true => JobOutcome::Cancelled { signal: None },
             false => ended.outcome(),
         };
-        Finished {
+        let lost = ended.exit == Exit::Lost && ended.ending.is_none();
+        let fin = Finished {
             tag: self.tag.clone(),
             record: self.record(&begun, outcome, Some(handle), &out),
             stdout: out.stdout,
             stderr: out.stderr,
-        }
+        };
+        (fin, lost)
     }
 
     /// Starts an attempt: a shortage is waited out with a growing back-off (not for ever, and

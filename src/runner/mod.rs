@@ -113,8 +113,8 @@ pub(crate) struct RunParts {
 pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<InputError>) {
     let started = SystemTime::now();
     let t0 = Instant::now();
-    let slots = config.slots.max(1);
     parts.executor.open().await;
+    let slots = parts.executor.total_slots(config.slots).max(1);
     let shared = Arc::new(Shared {
         template: parts.template,
         tag: parts.tag,

@@ -48,6 +48,8 @@ impl Ended {
             },
             (None, Exit::Code(code)) => JobOutcome::Failed { code },
             (None, Exit::Signal(signal)) => JobOutcome::Signaled { signal },
+            // Lost with its place on every place that was tried (ssh's own 255).
+            (None, Exit::Lost) => JobOutcome::Failed { code: 255 },
             (None, _) => JobOutcome::Failed { code: -1 },
         }
     }

@@ -24,6 +24,7 @@ mod resume;
 mod signals;
 mod slots;
 mod slurm;
+mod ssh;
 mod template;
 mod timeline;
 mod usage;

@@ -31,7 +31,7 @@ pub use guard::main_if_guard;
 pub(crate) use live::Marker;
 pub(crate) use live::claim_joblog;
 use path::PathCache;
-use process::LocalAttempt;
+pub(crate) use process::LocalAttempt;
 use reaper::TrackedSet;
 
 /// The executor for this machine: one place, `:`, with all of the run's slots.
@@ -110,6 +110,41 @@ impl Local {
     pub fn reap_orphans(mut self, on: bool) -> Local {
         self.reap_orphans = on;
         self
+    }
+
+    /// Spawns `cmd` for job `id` as a job process of this machine (tracked, never taken for an
+    /// orphan), with stdio as `cmd` sets it: how the ssh executor runs its clients.
+    pub(crate) fn spawn_tracked(
+        &self,
+        cmd: &mut tokio::process::Command,
+        id: crate::job::JobId,
+    ) -> std::io::Result<LocalAttempt> {
+        LocalAttempt::spawn(cmd, id, &self.tracked)
+    }
+
+    /// Spawns a helper that belongs to no job (an ssh ControlMaster): tracked, so the reaper
+    /// never takes it for an orphan, until [`Local::forget_helper`].
+    pub(crate) fn spawn_helper(
+        &self,
+        cmd: &mut tokio::process::Command,
+    ) -> std::io::Result<tokio::process::Child> {
+        self.tracked.lock().expect("never poisoned").spawning += 1;
+        let result = cmd.spawn();
+        let mut t = self.tracked.lock().expect("never poisoned");
+        t.spawning -= 1;
+        if let Ok(child) = &result {
+            t.children.insert(child.id().unwrap_or(0), 0);
+        }
+        result
+    }
+
+    /// The helper `pid` has been waited for.
+    pub(crate) fn forget_helper(&self, pid: u32) {
+        self.tracked
+            .lock()
+            .expect("never poisoned")
+            .children
+            .remove(&pid);
     }
 
     /// Sends `signal` to the process group of every running job.

@@ -13,7 +13,7 @@ use crate::exec::{Attempt, Exit, Handle, OutputStream};
 use crate::job::JobId;
 
 /// A running local attempt.
-pub(super) struct LocalAttempt {
+pub(crate) struct LocalAttempt {
     child: tokio::process::Child,
     pid: u32,
     seq: u64,
@@ -58,6 +58,11 @@ impl LocalAttempt {
             inodes: [stdout, stderr],
             tracked: tracked.clone(),
         })
+    }
+
+    /// Its stdin, when `cmd` piped it (the ssh executor's control channel).
+    pub(crate) fn take_stdin(&mut self) -> Option<tokio::process::ChildStdin> {
+        self.child.stdin.take()
     }
 
     fn group(&self) -> Pid {

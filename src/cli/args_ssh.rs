@@ -1,0 +1,94 @@
+//! The flags for running jobs on other machines over ssh (`-S`, `--slf`, `--ssh`, `--env`),
+//! in GNU parallel's spelling, and their translation into the engine's `SshConfig`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use fanout::exec::SshConfig;
+use fanout::exec::ssh::{Login, read_login_file, split_command};
+
+/// `-S`, `--slf`, `--ssh`, `--env`.
+#[derive(Debug, clap::Args)]
+pub struct SshArgs {
+    /// Run jobs on these hosts: a comma list of [N/][user@]host[:port] (N/ = its slots), `:`
+    /// for this machine; may be repeated. -j then means slots per host
+    #[arg(
+        short = 'S',
+        long = "sshlogin",
+        env = "FANOUT_SSHLOGIN",
+        value_name = "LOGINS"
+    )]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    sshlogin: Vec<String>,
+
+    /// Read sshlogins from FILE, one a line (# comments, N/ prefixes, `:`); may be repeated
+    #[arg(
+        long = "sshloginfile",
+        visible_alias = "slf",
+        env = "FANOUT_SSHLOGINFILE",
+        value_name = "FILE"
+    )]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    sshloginfile: Vec<PathBuf>,
+
+    /// The ssh program and its options [default: ssh]
+    #[arg(long = "ssh", env = "FANOUT_SSH", value_name = "CMD")]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    ssh: Option<String>,
+
+    /// Copy the variable NAME from here into the remote jobs; may be repeated
+    #[arg(long = "env", env = "FANOUT_ENV", value_name = "NAME")]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    env: Vec<String>,
+}
+
+impl SshArgs {
+    /// The engine's ssh settings; `None` without `-S` or `--slf`. `jobs` is `-j` as given.
+    pub fn into_config(self, jobs: Option<&str>) -> Result<Option<SshConfig>, String> {
+        let mut logins = Vec::new();
+        for list in &self.sshlogin {
+            logins.extend(Login::parse_list(list).map_err(|e| format!("--sshlogin: {e}"))?);
+        }
+        for file in &self.sshloginfile {
+            let found = read_login_file(file).map_err(|e| format!("--sshloginfile: {e}"))?;
+            if found.is_empty() {
+                return Err(format!(
+                    "--sshloginfile: `{}` names no host: add one login a line",
+                    file.display()
+                ));
+            }
+            logins.extend(found);
+        }
+        for name in &self.env {
+            if name.is_empty()
+                || name.starts_with(|c: char| c.is_ascii_digit())
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(format!(
+                    "--env `{name}`: give the name of an environment variable (letters, digits, _)"
+                ));
+            }
+        }
+        if logins.is_empty() {
+            if self.ssh.is_some() {
+                return Err("--ssh needs hosts to run on: add -S HOST or --slf FILE".into());
+            }
+            // `--env` alone changes nothing here (local jobs see the whole environment).
+            return Ok(None);
+        }
+        let ssh = match &self.ssh {
+            Some(cmd) => split_command(cmd)
+                .map_err(|e| format!("--ssh: {e}"))?
+                .into_iter()
+                .map(OsString::from)
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(Some(SshConfig {
+            logins,
+            ssh,
+            env: self.env.into_iter().map(OsString::from).collect(),
+            jobs: jobs.map(str::to_owned),
+        }))
+    }
+}

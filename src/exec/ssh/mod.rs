@@ -1,0 +1,271 @@
+//! Runs jobs on other machines through the user's own OpenSSH, as GNU parallel's
+//! `--sshlogin` does: one place per sshlogin with its own slots, `:` being this machine (run
+//! by the [`Local`] executor inside this one, so the two mix in one run).
+//!
+//! Per host: ControlMasters made one at a time, sessions per master capped ([`host`]); per
+//! job: a mux client whose remote command is the job's argv quoted once for the remote sh,
+//! inside a wrapper that ends the job when fanout or the connection goes away and reports the
+//! job's status with a marker ([`remote`], [`attempt`]). An attempt without the marker was
+//! lost with its connection ([`Exit::Lost`](crate::exec::Exit::Lost)): the runner starts the
+//! job again at another place, and a host that keeps failing is taken out for a while.
+
+mod attempt;
+mod host;
+mod login;
+mod remote;
+
+use std::ffi::OsString;
+use std::sync::{Arc, Mutex, Weak};
+
+use futures::future::BoxFuture;
+
+pub use login::{Login, read_login_file, split_command};
+
+use super::{Attempt, Executor, Local, Place, StartError, StartRequest};
+use attempt::{Control, SshAttempt};
+use host::Host;
+
+/// What `-S`, `--slf`, `--ssh` and `--env` ask for.
+#[derive(Debug, Clone, Default)]
+pub struct SshConfig {
+    /// Every sshlogin, from `-S` and `--slf` in order (duplicates are dropped).
+    pub logins: Vec<Login>,
+    /// The ssh program and its options (`--ssh`); empty: `ssh`.
+    pub ssh: Vec<OsString>,
+    /// Variables copied from fanout's environment into every remote job (`--env`).
+    pub env: Vec<OsString>,
+    /// `-j` as given: the slots of every host without an `N/` prefix (counted against that
+    /// host's CPUs for `N%`, `+N`, `-N`); `None`: each host's CPU count.
+    pub jobs: Option<String>,
+}
+
+/// The executor for sshlogins (and `:`, through the [`Local`] one inside).
+pub struct Ssh {
+    local: Arc<Local>,
+    /// One per place, with its host (`None` for `:`).
+    logins: Vec<Login>,
+    hosts: Vec<Option<Arc<Host>>>,
+    jobs: Option<String>,
+    env: Vec<(OsString, OsString)>,
+    nonce: String,
+    prefix: Arc<[u8]>,
+    slots: Mutex<Vec<usize>>,
+    dir: Mutex<Option<tempfile::TempDir>>,
+    controls: Mutex<Vec<Weak<Control>>>,
+}
+
+impl std::fmt::Debug for Ssh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ssh")
+            .field("places", &self.hosts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ssh {
+    /// The executor for `config`'s logins; `local` runs the jobs of `:` and the ssh clients.
+    /// Fails when the private directory for the ControlMaster sockets cannot be made.
+    pub fn new(config: SshConfig, local: Local) -> std::io::Result<Ssh> {
+        // Socket paths are limited to 108 bytes: a short directory.
+        let base = std::env::temp_dir();
+        let base = if base.as_os_str().len() > 60 {
+            "/tmp".into()
+        } else {
+            base
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("fanout-ssh.")
+            .tempdir_in(base)?;
+        let local = Arc::new(local);
+        let ssh: Arc<[OsString]> = match config.ssh.is_empty() {
+            true => vec![OsString::from("ssh")].into(),
+            false => config.ssh.into(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        let logins: Vec<Login> = config
+            .logins
+            .into_iter()
+            .filter(|l| seen.insert(l.name.clone()))
+            .collect();
+        let hosts = logins
+            .iter()
+            .enumerate()
+            .map(|(i, login)| {
+                login.dest.is_some().then(|| {
+                    let tag = format!("h{i}");
+                    Arc::new(Host::new(
+                        login.clone(),
+                        tag,
+                        ssh.clone(),
+                        dir.path().to_owned(),
+                        local.clone(),
+                    ))
+                })
+            })
+            .collect::<Vec<_>>();
+        let env = config
+            .env
+            .into_iter()
+            .filter_map(|n| std::env::var_os(&n).map(|v| (n, v)))
+            .collect();
+        let nonce = format!(
+            "{:x}{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        );
+        Ok(Ssh {
+            local,
+            jobs: config.jobs,
+            env,
+            prefix: remote::marker_prefix(&nonce).into(),
+            nonce,
+            slots: Mutex::new(Vec::new()),
+            dir: Mutex::new(Some(dir)),
+            controls: Mutex::new(Vec::new()),
+            logins,
+            hosts,
+        })
+    }
+
+    fn slots_for(&self, login: &Login, cpus: usize) -> usize {
+        if let Some(n) = login.slots {
+            return n;
+        }
+        match &self.jobs {
+            Some(j) => crate::config::parse_slots(j, cpus).unwrap_or(cpus),
+            None => cpus,
+        }
+    }
+
+    fn send_all(&self, signal: nix::sys::signal::Signal) {
+        let mut controls = self.controls.lock().expect("never poisoned");
+        controls.retain(|c| c.strong_count() > 0);
+        for c in controls.iter().filter_map(Weak::upgrade) {
+            c.send(signal);
+        }
+    }
+}
+
+impl Executor for Ssh {
+    fn places(&self) -> Vec<Place> {
+        let slots = self.slots.lock().expect("never poisoned");
+        self.logins
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Place::new(l.name.as_str(), slots.get(i).copied().unwrap_or(1)))
+            .collect()
+    }
+
+    fn total_slots(&self, _jobs: usize) -> usize {
+        self.slots
+            .lock()
+            .expect("never poisoned")
+            .iter()
+            .sum::<usize>()
+            .max(1)
+    }
+
+    fn start<'a>(
+        &'a self,
+        request: StartRequest<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Attempt>, StartError>> {
+        Box::pin(async move {
+            let Some(host) = self.hosts[request.place].clone() else {
+                return self.local.start(request).await;
+            };
+            let (path, session) = host
+                .session()
+                .await
+                .map_err(|message| StartError::Place { message })?;
+            // ssh's stdin carries the wrapper's signals, so there is no room for a block.
+            if request.spec.stdin != crate::job::Stdin::Null {
+                return Err(StartError::Job {
+                    code: 255,
+                    message: "a job's stdin cannot be fed to an ssh host yet (--pipe with -S)\n"
+                        .into(),
+                });
+            }
+            let mut env: Vec<(OsString, OsString)> = request
+                .job_env()
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect();
+            env.push(("PARALLEL_SSHLOGIN".into(), host.name().into()));
+            env.extend(self.env.iter().cloned());
+            let line = remote::command_line(&request.spec.argv, &env, &self.nonce);
+            let mut cmd = host.command(&path, false);
+            cmd.arg(line)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .process_group(0)
+                .kill_on_drop(true);
+            let mut client = self
+                .local
+                .spawn_tracked(&mut cmd, request.id)
+                .map_err(|e| match e.raw_os_error() {
+                    Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::ENOMEM) => {
+                        StartError::Shortage {
+                            message: e.to_string(),
+                        }
+                    }
+                    _ => StartError::Job {
+                        code: 127,
+                        message: format!("fanout: cannot run ssh for {}: {e}\n", host.name()),
+                    },
+                })?;
+            let control = client
+                .take_stdin()
+                .and_then(Control::new)
+                .map(Arc::new)
+                .unwrap_or_default();
+            self.controls
+                .lock()
+                .expect("never poisoned")
+                .push(Arc::downgrade(&control));
+            let attempt = SshAttempt::new(client, control, self.prefix.clone(), host, session);
+            Ok(Box::new(attempt) as Box<dyn Attempt>)
+        })
+    }
+
+    fn open(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.local.open().await;
+            let cpus = futures::future::join_all(self.hosts.iter().map(|h| async move {
+                match h {
+                    None => Some(crate::config::default_slots()),
+                    Some(h) => h.connect().await.ok(),
+                }
+            }))
+            .await;
+            let slots = self
+                .logins
+                .iter()
+                .zip(cpus)
+                // A host down at the start counts as 1 CPU.
+                .map(|(login, cpus)| self.slots_for(login, cpus.unwrap_or(1)))
+                .collect();
+            *self.slots.lock().expect("never poisoned") = slots;
+        })
+    }
+
+    fn suspend(&self) {
+        self.local.suspend();
+        self.send_all(nix::sys::signal::Signal::SIGTSTP);
+    }
+
+    fn resume(&self) {
+        self.send_all(nix::sys::signal::Signal::SIGCONT);
+        self.local.resume();
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            futures::future::join_all(self.hosts.iter().flatten().map(|h| h.close())).await;
+            drop(self.dir.lock().expect("never poisoned").take());
+            self.local.close().await;
+        })
+    }
+}
