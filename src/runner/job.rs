@@ -13,7 +13,7 @@ use super::places::Placement;
 use super::supervise::supervise;
 use crate::config::OutputMode;
 use crate::exec::{Attempt, StartError, StartRequest};
-use crate::job::{Job, JobOutcome, JobRecord, JobSpec, Text};
+use crate::job::{Args, Job, JobOutcome, JobRecord, JobSpec, Text};
 use crate::report::events::{Captured, RunEvent, Stream};
 
 /// How long a finished attempt's output may stay open (held by something it left behind)
@@ -50,7 +50,7 @@ struct JobCtx<'a> {
     slot: u32,
     spec: JobSpec,
     command: Text,
-    args: Text,
+    args: Args,
     tag: Option<Arc<[u8]>>,
 }
 
@@ -71,7 +71,7 @@ pub(crate) async fn run_job(
         job: &job,
         slot,
         command: Text::from_bytes(spec.display_bytes()),
-        args: Text::from_bytes(job.args.join(&b' ')),
+        args: Args::from_values(&job.args),
         tag: match (&shared.config.tag, &shared.tag) {
             (_, Some(t)) => Some(t.render_plain(&job, slot).into()),
             (Some(crate::config::Tag::Args), None) => Some(job.args.join(&b' ').into()),
@@ -160,6 +160,7 @@ impl JobCtx<'_> {
                 handle: handle.clone(),
                 attempt,
                 args: self.args.shared().clone(),
+                arg_values: Some(self.args.clone()),
                 command: self.command.shared().clone(),
             })
             .await;

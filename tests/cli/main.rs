@@ -22,6 +22,7 @@ mod resume;
 mod signals;
 mod slots;
 mod template;
+mod term;
 mod timeline;
 mod usage;
 #[allow(
