@@ -261,8 +261,9 @@ pub struct JobRecord {
     pub place: Arc<str>,
     /// The last attempt's handle (its pid here); `None` when it never started.
     pub handle: Option<Handle>,
-    /// The arguments, space separated; shared, so copies of a record cost no copy of it.
-    pub args: Text,
+    /// The arguments: one by one ([`Args::values`]) and space separated (through `Deref`);
+    /// shared, so copies of a record cost no copy of them.
+    pub args: Args,
     /// The command ([`JobSpec::display_bytes`]), byte for byte in [`Text::as_bytes`].
     pub command: Text,
     /// What became of the last attempt.
@@ -364,6 +365,79 @@ impl fmt::Debug for Text {
             None => fmt::Debug::fmt(&*self.text, f),
             Some(raw) => write!(f, "b\"{}\"", raw.escape_ascii()),
         }
+    }
+}
+
+/// A job's arguments: the values one by one (`{1}`, `{2}`, ...) for the JSON logs and results,
+/// and joined by spaces (through `Deref` to [`Text`]), as the joblog, `--tag` and the summary
+/// show them. A single value is held once.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Args(Arc<ArgsInner>);
+
+/// One shared allocation, so an event that carries a job's args stays small.
+#[derive(PartialEq, Eq, Hash)]
+struct ArgsInner {
+    joined: Text,
+    /// The values, only when there are not exactly one (one value is `joined` itself).
+    values: Option<Box<[Text]>>,
+}
+
+impl Args {
+    /// The arguments of a job with these values.
+    pub fn from_values(values: &[Vec<u8>]) -> Args {
+        Args(Arc::new(match values {
+            [one] => ArgsInner {
+                joined: Text::from_bytes(one.clone()),
+                values: None,
+            },
+            many => ArgsInner {
+                joined: Text::from_bytes(many.join(&b' ')),
+                values: Some(many.iter().map(|v| Text::from_bytes(v.clone())).collect()),
+            },
+        }))
+    }
+
+    /// The values, in source order.
+    pub fn values(&self) -> &[Text] {
+        match &self.0.values {
+            Some(v) => v,
+            None => std::slice::from_ref(&self.0.joined),
+        }
+    }
+
+    /// The values joined by spaces.
+    pub fn joined(&self) -> &Text {
+        &self.0.joined
+    }
+}
+
+impl std::ops::Deref for Args {
+    type Target = Text;
+
+    fn deref(&self) -> &Text {
+        &self.0.joined
+    }
+}
+
+impl From<&str> for Args {
+    /// One value.
+    fn from(s: &str) -> Args {
+        Args(Arc::new(ArgsInner {
+            joined: s.into(),
+            values: None,
+        }))
+    }
+}
+
+impl fmt::Display for Args {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.joined.as_str())
+    }
+}
+
+impl fmt::Debug for Args {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.values(), f)
     }
 }
 

@@ -22,6 +22,9 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let bar = fanout::report::term::BarSlot::default();
+    // With JSON logs, fanout's own errors are JSON lines too.
+    let json = cli.log_format == cli::LogFormat::Json;
+    let fail = |msg: &str| fail_as(json, msg);
     let _log = match logging::init(&cli, &bar) {
         Ok(guard) => guard,
         Err(e) => return fail(&e),
@@ -77,9 +80,9 @@ fn usage_error(e: clap::Error) -> ExitCode {
     ExitCode::from(exit::SETUP_ERROR as u8)
 }
 
-/// Prints fanout's own error on one line and exits 255.
-fn fail(msg: &str) -> ExitCode {
-    say("fanout: error: ", msg);
+/// Prints fanout's own error on one line (JSON with JSON logs) and exits 255.
+fn fail_as(json: bool, msg: &str) -> ExitCode {
+    say("", logging::error_line(json, msg).trim_end());
     ExitCode::from(exit::SETUP_ERROR as u8)
 }
 

@@ -235,12 +235,13 @@ pub struct Cli {
     #[arg(help_heading = "Progress, logs and summary")]
     progress_interval: Duration,
 
-    /// The end-of-run summary on stderr: text or json
-    #[arg(long, env = "FANOUT_SUMMARY", value_enum, default_value_t = SummaryArg::Text)]
+    /// The end-of-run summary on stderr: auto (on a terminal, or when something failed; json
+    /// with JSON logs), text, json or none
+    #[arg(long, env = "FANOUT_SUMMARY", value_enum, default_value_t = SummaryArg::Auto)]
     #[arg(help_heading = "Progress, logs and summary")]
     summary: SummaryArg,
 
-    /// Print no summary
+    /// Print no summary (--summary none)
     #[arg(long = "no-summary", env = "FANOUT_NO_SUMMARY")]
     #[arg(help_heading = "Progress, logs and summary")]
     no_summary: bool,
@@ -295,8 +296,10 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum SummaryArg {
+    Auto,
     Text,
     Json,
+    None,
 }
 
 impl Cli {
@@ -318,6 +321,11 @@ impl Cli {
             None => cpus,
         };
         let (command, mut sources) = split_sources(self.rest, !self.arg_file.is_empty())?;
+        let reads_stdin = (sources.is_empty() && self.arg_file.is_empty())
+            || self.arg_file.iter().any(|p| p.as_os_str() == "-")
+            || sources
+                .iter()
+                .any(|s| matches!(&s.kind, SourceKind::File(p) if p.as_os_str() == "-"));
         let arg_files = self.arg_file.into_iter().map(|p| Source {
             kind: SourceKind::File(p),
             linked: false,
@@ -363,8 +371,10 @@ impl Cli {
             SummaryMode::Off
         } else {
             match self.summary {
+                SummaryArg::Auto => SummaryMode::Auto,
                 SummaryArg::Text => SummaryMode::Text,
                 SummaryArg::Json => SummaryMode::Json,
+                SummaryArg::None => SummaryMode::Off,
             }
         };
         let progress = if self.no_progress || self.quiet > 0 {
@@ -458,6 +468,9 @@ impl Cli {
             results_dir: self.results,
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             json_logs_on_stderr: self.log_format == LogFormat::Json && self.log_file.is_none(),
+            json_logs: self.log_format == LogFormat::Json,
+            input_from_terminal: reads_stdin && std::io::IsTerminal::is_terminal(&std::io::stdin()),
+            verbose: self.verbose > 0,
             bar_slot: Default::default(),
         };
         Ok((config, options))

@@ -224,6 +224,7 @@ mod tests {
             handle: crate::exec::Handle::Pid(1),
             attempt: 1,
             args: Arc::from("a"),
+            arg_values: None,
             command: Arc::from("true a"),
         }
     }

@@ -55,6 +55,8 @@ pub enum RunEvent {
         attempt: u32,
         /// The job's arguments (display form).
         args: Arc<str>,
+        /// The same arguments one by one (`None` from an emitter that has only `args`).
+        arg_values: Option<crate::job::Args>,
         /// The job's command (display form).
         command: Arc<str>,
     },

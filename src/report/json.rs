@@ -108,8 +108,12 @@ fn encode(bytes: &[u8]) -> (String, &'static str) {
 pub struct RecordFields<'a> {
     pub seq: u64,
     pub slot: u32,
-    pub args: &'a str,
-    /// The arguments' bytes in base64, only when they are not valid UTF-8 (`args` is lossy).
+    /// The values one by one (`{1}`, `{2}`, ...), lossy where not UTF-8.
+    pub args: Vec<&'a str>,
+    /// The values joined by spaces, as the joblog shows them.
+    pub args_text: &'a str,
+    /// The joined arguments' bytes in base64, only when they are not valid UTF-8
+    /// (`args_text` is lossy).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub args_base64: Option<String>,
     pub command: &'a str,
@@ -138,7 +142,8 @@ impl<'a> RecordFields<'a> {
         RecordFields {
             seq: r.id.0,
             slot: r.slot,
-            args: &r.args,
+            args: r.args.values().iter().map(|v| v.as_str()).collect(),
+            args_text: &r.args,
             args_base64: r.args.non_utf8_bytes().map(base64_of),
             command: &r.command,
             command_base64: r.command.non_utf8_bytes().map(base64_of),
@@ -354,7 +359,7 @@ mod tests {
         JobRecord {
             id: JobId(7),
             slot: 2,
-            args: "a b".into(),
+            args: crate::job::Args::from_values(&[b"a".to_vec(), b"b".to_vec()]),
             command: "echo a b".into(),
             outcome: JobOutcome::Signaled { signal: 9 },
             start: SystemTime::UNIX_EPOCH + Duration::from_millis(1_500),
@@ -374,6 +379,8 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(v["seq"], 7);
         assert_eq!(v["slot"], 2);
+        assert_eq!(v["args"], serde_json::json!(["a", "b"]));
+        assert_eq!(v["args_text"], "a b");
         assert_eq!(v["outcome"], "signaled");
         assert_eq!(v["exit_code"], serde_json::Value::Null);
         assert_eq!(v["signal"], 9);

@@ -14,8 +14,9 @@ use super::{ReportError, Reporter};
 use crate::job::{JobOutcome, JobRecord};
 
 /// The version of the log event schema, logged in `run_started`. Bumped when a field is
-/// removed or changes meaning; adding a field does not bump it.
-pub const SCHEMA_VERSION: u32 = 1;
+/// removed or changes meaning; adding a field does not bump it. 2: `args` is an array of the
+/// values, their joined text is `args_text`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Emits one `tracing` event per run event.
 #[derive(Debug, Default)]
@@ -56,6 +57,38 @@ pub(crate) fn capped(s: &str) -> Cow<'_, str> {
     Cow::Owned(format!("{}… ({} bytes)", &s[..end], s.len()))
 }
 
+/// The values as a JSON array (`["a","b c"]`), each capped like a field and the array cut
+/// after [`FIELD_CAP`] bytes of values with a last element saying how many there were. Logged
+/// with `%`: fanout's JSON log writer inserts it as an array, text logs show it as is.
+pub(crate) struct ArgsJson<'a>(pub &'a [crate::job::Text]);
+
+impl std::fmt::Display for ArgsJson<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown: Vec<Cow<'_, str>> = Vec::new();
+        let mut bytes = 0;
+        for v in self.0 {
+            if bytes > FIELD_CAP {
+                shown.push(Cow::Owned(format!("… ({} values)", self.0.len())));
+                break;
+            }
+            bytes += v.len();
+            shown.push(capped(v));
+        }
+        f.write_str(&serde_json::to_string(&shown).map_err(|_| std::fmt::Error)?)
+    }
+}
+
+/// Why a job could not start, from the message fanout gave as its stderr
+/// (`nosuchprog: command not found`), for jobs that never started.
+pub(crate) fn start_error(r: &JobRecord, stderr: &super::events::Captured) -> Option<String> {
+    if r.handle.is_some() || !matches!(r.outcome, JobOutcome::SpawnFailed { .. }) {
+        return None;
+    }
+    let text = String::from_utf8_lossy(stderr.as_bytes()?).into_owned();
+    let text = text.trim_end();
+    Some(text.strip_prefix("fanout: ").unwrap_or(text).to_string())
+}
+
 fn ms(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64
 }
@@ -71,7 +104,7 @@ macro_rules! at_level {
     };
 }
 
-fn job_finished(r: &JobRecord) {
+fn job_finished(r: &JobRecord, stderr: &super::events::Captured) {
     // A job fanout ended itself (halt, signal, closed stdout) is not news: `run_cancelling`
     // has said why, once, at warn.
     let level = match r.outcome {
@@ -99,8 +132,10 @@ fn job_finished(r: &JobRecord) {
         attempt = r.attempts,
         stdout_bytes = r.stdout_bytes,
         stderr_bytes = r.stderr_bytes,
-        args = &*capped(&r.args),
+        args = %ArgsJson(r.args.values()),
+        args_text = &*capped(&r.args),
         command = &*capped(&r.command),
+        error = start_error(r, stderr),
         "{message}"
     );
 }
@@ -134,6 +169,7 @@ impl Reporter for LogReporter {
                 handle,
                 attempt,
                 args,
+                arg_values,
                 command,
             } => debug!(
                 event = "job_started",
@@ -143,7 +179,12 @@ impl Reporter for LogReporter {
                 handle = %handle,
                 pid = handle.pid(),
                 attempt = *attempt,
-                args = &*capped(args),
+                args = %ArgsJson(
+                    arg_values
+                        .as_ref()
+                        .map_or(&[crate::job::Text::from(&**args)][..], |v| v.values())
+                ),
+                args_text = &*capped(args),
                 command = &*capped(command),
                 "job started"
             ),
@@ -192,7 +233,7 @@ impl Reporter for LogReporter {
                 command = &*capped(&r.command),
                 "job will be retried"
             ),
-            RunEvent::JobFinished { record, .. } => job_finished(record),
+            RunEvent::JobFinished { record, stderr, .. } => job_finished(record, stderr),
             RunEvent::Cancelling { reason } => {
                 let (name, signal) = cancel_name(*reason);
                 if *reason == CancelReason::OutputClosed {

@@ -21,8 +21,11 @@ pub enum ProgressMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SummaryMode {
-    /// A few lines for people, on stderr.
+    /// When it helps: always when stderr is a terminal, else only when a job failed, timed out
+    /// or was cancelled; JSON when the logs are JSON, else text.
     #[default]
+    Auto,
+    /// A few lines for people, on stderr.
     Text,
     /// One JSON object on stderr.
     Json,
@@ -48,6 +51,14 @@ pub struct ReportOptions {
     pub color: bool,
     /// Logs are JSON lines on stderr (no `--log-file`): an automatic bar would tear them.
     pub json_logs_on_stderr: bool,
+    /// Logs are JSON lines (on stderr or in a file): what fanout itself writes to stderr is
+    /// JSON too (the automatic summary), and its own messages for jobs that could not start
+    /// are left to the `job_finished` event's `error` field.
+    pub json_logs: bool,
+    /// stdin is a terminal that the input is read from: no bar while the user types.
+    pub input_from_terminal: bool,
+    /// `-v` or more: the summary also names the heaviest jobs (CPU time, memory).
+    pub verbose: bool,
     /// Where the bar is registered for the log writer, which suspends it around log lines.
     #[cfg(feature = "cli")]
     pub bar_slot: super::term::BarSlot,

@@ -23,6 +23,7 @@ use super::events::{Captured, RunEvent, Stream};
 use super::spill::{SpillBuf, SpillError};
 use super::{ReportError, Reporter};
 use crate::config::{Config, OutputMode};
+use crate::job::JobOutcome;
 
 /// The most output held in memory, all jobs together, for jobs waiting for their turn (`-k`).
 const HELD_MEMORY: usize = 8 << 20;
@@ -62,6 +63,13 @@ pub struct OutputPrinter {
     skipped: Arc<crate::cluster::Skip>,
     /// The stdout lines printed so far, with `--unique`.
     seen: Option<HashSet<Vec<u8>>>,
+    /// fanout's own messages for jobs that could not start (`fanout: x: command not found`)
+    /// printed so far: each is said once, not per job. `None`: never printed (JSON logs carry
+    /// them in `job_finished`'s `error`).
+    start_messages: Option<HashSet<Vec<u8>>>,
+    /// Jobs with an attempt running (`--line-buffer`, `-u`): output of any other job is
+    /// fanout's own message for an attempt that could not start.
+    running: HashSet<u64>,
 }
 
 fn ix(stream: Stream) -> usize {
@@ -95,6 +103,25 @@ impl OutputPrinter {
             tmpdir: config.tmpdir.clone(),
             skipped,
             seen: config.unique.then(HashSet::new),
+            start_messages: Some(HashSet::new()),
+            running: HashSet::new(),
+        }
+    }
+
+    /// Leaves fanout's own messages for jobs that could not start to the JSON logs.
+    pub(crate) fn json_logs(mut self, json: bool) -> OutputPrinter {
+        if json {
+            self.start_messages = None;
+        }
+        self
+    }
+
+    /// Whether fanout's message for a job that could not start is to be printed: the first
+    /// time only.
+    fn admit_start_message(&mut self, msg: &[u8]) -> bool {
+        match &mut self.start_messages {
+            Some(seen) => seen.insert(msg.to_vec()),
+            None => false,
         }
     }
 
@@ -343,10 +370,21 @@ impl Reporter for OutputPrinter {
                 data,
                 tag,
             } => {
+                if !self.running.contains(&id.0) && !self.admit_start_message(data) {
+                    return Ok(());
+                }
                 if self.keep_order && id.0 != self.head {
                     return self.hold_piece(id.0, *stream, tag, data);
                 }
                 self.write(*stream, id.0, tag.as_deref(), data)
+            }
+            RunEvent::JobStarted { id, .. } if self.streamed => {
+                self.running.insert(id.0);
+                Ok(())
+            }
+            RunEvent::JobRetrying { record, .. } if self.streamed => {
+                self.running.remove(&record.id.0);
+                Ok(())
             }
             RunEvent::JobFinished {
                 record,
@@ -354,6 +392,15 @@ impl Reporter for OutputPrinter {
                 stderr,
                 tag,
             } => {
+                self.running.remove(&record.id.0);
+                let own = !self.streamed
+                    && record.handle.is_none()
+                    && matches!(record.outcome, JobOutcome::SpawnFailed { .. })
+                    && stderr
+                        .as_bytes()
+                        .is_some_and(|m| !self.admit_start_message(m));
+                let none = Captured::default();
+                let stderr = if own { &none } else { stderr };
                 self.finished(record.id.0, tag, [stdout, stderr])?;
                 self.report_lost(record.id.0, [stdout, stderr])
             }

@@ -235,6 +235,7 @@ mod tests {
                 handle: crate::exec::Handle::Pid(1),
                 attempt: 1,
                 args: "a".into(),
+                arg_values: None,
                 command: "c".into(),
             })
             .unwrap();

@@ -39,12 +39,10 @@ impl Standard {
             .results_json
             .as_deref()
             .is_some_and(|p| p.as_os_str() == "-");
-        let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(OutputPrinter::new(
-            console.clone(),
-            config,
-            !results_to_stdout,
-            skip,
-        ))];
+        let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(
+            OutputPrinter::new(console.clone(), config, !results_to_stdout, skip)
+                .json_logs(options.json_logs),
+        )];
         if let Some(path) = &options.results_json {
             let resume = config.resume != ResumeMode::Off;
             reporters.push(Box::new(JsonResults::open(path, resume, &console)?));
@@ -62,6 +60,7 @@ impl Standard {
             console,
             options.summary,
             options.color,
+            options.json_logs,
         )));
         Ok(Standard {
             reporters,

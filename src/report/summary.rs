@@ -1,7 +1,9 @@
 //! The end-of-run summary on stderr, from the `RunSummary` in `RunFinished`: a short text for
-//! people (counts, wall time, the slowest jobs, every failed job's command and exit code or
-//! signal, and why the run stopped early), or with `--summary json` one JSON object with the
-//! same facts (fields documented in the README, "Summary"). `--no-summary` and `-q` hide it.
+//! people (counts, wall time, the slowest jobs when that says something, every failed job's
+//! command and exit code or signal, and why the run stopped early), or one JSON object with
+//! the same facts (fields documented in the README, "Summary"). By default (`auto`) it is
+//! printed on a terminal, and elsewhere only when something went wrong; as JSON when the logs
+//! are. `--summary none` and `-q` hide it.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -21,20 +23,49 @@ const SLOWEST_SHOWN: usize = 3;
 /// How many failed jobs the text names; the rest are counted.
 const FAILURES_SHOWN: usize = 20;
 
+/// The shortest run whose slowest jobs are worth naming.
+const SLOWEST_WALL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Prints the summary when the run ends.
 pub struct SummaryReporter {
     console: Console,
     mode: SummaryMode,
     color: bool,
+    /// stderr is a terminal (someone is watching).
+    terminal: bool,
+    /// The logs are JSON: the automatic summary is too.
+    json_logs: bool,
 }
 
 impl SummaryReporter {
     /// `color`: colours allowed (NO_COLOR unset); they are used only when stderr is a terminal.
-    pub fn new(console: Console, mode: SummaryMode, color: bool) -> SummaryReporter {
+    pub fn new(
+        console: Console,
+        mode: SummaryMode,
+        color: bool,
+        json_logs: bool,
+    ) -> SummaryReporter {
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
         SummaryReporter {
             console,
             mode,
-            color: color && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            color: color && terminal,
+            terminal,
+            json_logs,
+        }
+    }
+
+    /// What `auto` means for this run: text or JSON when it is worth printing, else `Off`.
+    fn resolve(&self, s: &RunSummary) -> SummaryMode {
+        if self.mode != SummaryMode::Auto {
+            return self.mode;
+        }
+        let wrong = s.failed + s.timed_out + s.cancelled > 0
+            || s.cancel.is_some_and(|c| c != CancelReason::OutputClosed);
+        match (self.terminal || wrong, self.json_logs) {
+            (false, _) => SummaryMode::Off,
+            (true, true) => SummaryMode::Json,
+            (true, false) => SummaryMode::Text,
         }
     }
 }
@@ -44,7 +75,8 @@ impl Reporter for SummaryReporter {
         let RunEvent::RunFinished { summary } = event else {
             return Ok(());
         };
-        let text = match self.mode {
+        let text = match self.resolve(summary) {
+            SummaryMode::Auto => unreachable!("resolved above"),
             SummaryMode::Off => return Ok(()),
             // `fanout ... | head`: the reader has what it wanted; exit quietly.
             SummaryMode::Text if summary.cancel == Some(CancelReason::OutputClosed) => {
@@ -113,8 +145,11 @@ pub fn text(s: &RunSummary, color: bool) -> String {
         parts.push(format!("{} skipped", s.skipped));
     }
     let _ = writeln!(out, "{} in {}", parts.join(", "), human(s.wall));
-    if s.done() > 1 {
-        for r in s.slowest.iter().take(SLOWEST_SHOWN) {
+    // Naming the slowest jobs says something only when they are a few of many that ran, in a
+    // run long enough to care; a job that never ran is not slow.
+    let ran = |r: &&JobRecord| r.handle.is_some();
+    if s.done() > SLOWEST_SHOWN as u64 && s.wall >= SLOWEST_WALL {
+        for r in s.slowest.iter().filter(ran).take(SLOWEST_SHOWN) {
             let _ = writeln!(
                 out,
                 "  slowest: job {} took {}: {}",
@@ -124,7 +159,17 @@ pub fn text(s: &RunSummary, color: bool) -> String {
             );
         }
     }
-    for r in s.failures.iter().take(FAILURES_SHOWN) {
+    let never_ran: Vec<&JobRecord> = s
+        .failures
+        .iter()
+        .filter(|r| matches!(r.outcome, JobOutcome::Cancelled { .. }) && r.handle.is_none())
+        .collect();
+    let listed: Vec<&JobRecord> = s
+        .failures
+        .iter()
+        .filter(|r| !(matches!(r.outcome, JobOutcome::Cancelled { .. }) && r.handle.is_none()))
+        .collect();
+    for r in listed.iter().take(FAILURES_SHOWN) {
         let label = match r.outcome {
             JobOutcome::TimedOut { .. } => "timed out:",
             JobOutcome::Cancelled { .. } => "cancelled:",
@@ -139,9 +184,29 @@ pub fn text(s: &RunSummary, color: bool) -> String {
             capped(&r.command)
         );
     }
+    if !never_ran.is_empty() {
+        let mut seqs: Vec<String> = never_ran
+            .iter()
+            .take(10)
+            .map(|r| format!("#{}", r.id))
+            .collect();
+        if never_ran.len() > 10 {
+            seqs.push("...".into());
+        }
+        let _ = writeln!(
+            out,
+            "  {} {} job{} before {} started: {}",
+            paint(color, "33", "cancelled:"),
+            never_ran.len(),
+            if never_ran.len() == 1 { "" } else { "s" },
+            if never_ran.len() == 1 { "it" } else { "they" },
+            seqs.join(" ")
+        );
+    }
     let unsuccessful = s.failed + s.timed_out + s.cancelled;
-    if unsuccessful as usize > FAILURES_SHOWN.min(s.failures.len()) {
-        let more = unsuccessful - FAILURES_SHOWN.min(s.failures.len()) as u64;
+    let named = FAILURES_SHOWN.min(listed.len()) + never_ran.len();
+    if unsuccessful as usize > named {
+        let more = unsuccessful - named as u64;
         // The summary does not know whether a joblog is written: name what would list them.
         let _ = writeln!(
             out,
@@ -186,6 +251,7 @@ pub fn json_summary(s: &RunSummary) -> serde_json::Value {
     let slowest: Vec<_> = s
         .slowest
         .iter()
+        .filter(|r| r.handle.is_some())
         .map(|r| json!({"seq": r.id.0, "duration_ms": ms(r.duration), "command": capped(&r.command)}))
         .collect();
     let failures: Vec<_> = s
@@ -199,12 +265,18 @@ pub fn json_summary(s: &RunSummary) -> serde_json::Value {
                 "signal": r.outcome.signal(),
                 "duration_ms": ms(r.duration),
                 "attempts": r.attempts,
-                "args": capped(&r.args),
+                "args": r.args.values().iter().map(|v| capped(v)).collect::<Vec<_>>(),
+                "args_text": capped(&r.args),
                 "command": capped(&r.command),
             })
         })
         .collect();
     json!({
+        // Shaped like a log event, so a JSON log pipeline takes it as one.
+        "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+        "level": "INFO",
+        "message": "run summary",
+        "event": "run_summary",
         "schema_version": SCHEMA_VERSION,
         "total": s.done() + s.skipped,
         "succeeded": s.succeeded,

@@ -13,7 +13,7 @@ use super::places::Placement;
 use super::supervise::supervise;
 use crate::config::OutputMode;
 use crate::exec::{Attempt, Exit, StartError, StartRequest};
-use crate::job::{Job, JobOutcome, JobRecord, JobSpec, Text};
+use crate::job::{Args, Job, JobOutcome, JobRecord, JobSpec, Text};
 use crate::report::events::{Captured, RunEvent, Stream};
 
 /// How long a finished attempt's output may stay open (held by something it left behind)
@@ -50,7 +50,7 @@ struct JobCtx<'a> {
     slot: u32,
     spec: JobSpec,
     command: Text,
-    args: Text,
+    args: Args,
     tag: Option<Arc<[u8]>>,
 }
 
@@ -95,7 +95,7 @@ pub(crate) async fn run_job(
         job: &job,
         slot,
         command: Text::from_bytes(spec.display_bytes()),
-        args: Text::from_bytes(job.args.join(&b' ')),
+        args: Args::from_values(&job.args),
         tag,
         spec,
     };
@@ -216,6 +216,7 @@ impl JobCtx<'_> {
                 handle: handle.clone(),
                 attempt,
                 args: self.args.shared().clone(),
+                arg_values: Some(self.args.clone()),
                 command: self.command.shared().clone(),
             })
             .await;

@@ -291,7 +291,7 @@ fn files_of_ours_are_still_overwritten_by_a_fresh_run() {
     assert_eq!(joblog_row(&jl, 1)[8], "echo z");
     let lines = json_lines(&std::fs::read_to_string(&json).unwrap());
     assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["args"], "z");
+    assert_eq!(lines[0]["args_text"], "z");
     // A joblog torn in its header (a crash at the very start) is a joblog too.
     std::fs::write(&jl, "Seq\tHo").unwrap();
     run(&["y"]);
@@ -518,7 +518,8 @@ fn a_non_utf8_argument_is_written_byte_for_byte_and_resumes() {
     let first = lines.iter().find(|l| l["seq"] == 1).unwrap();
     assert_eq!(b64(&first["args_base64"]), b"caf\xe9 au lait");
     assert_eq!(b64(&first["command_base64"]), command);
-    assert_eq!(first["args"], "caf\u{fffd} au lait");
+    assert_eq!(first["args_text"], "caf\u{fffd} au lait");
+    assert_eq!(first["args"], serde_json::json!(["caf\u{fffd} au lait"]));
     let plain = lines.iter().find(|l| l["seq"] == 2).unwrap();
     assert!(plain.get("args_base64").is_none() && plain.get("command_base64").is_none());
     assert_eq!(

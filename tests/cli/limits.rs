@@ -72,8 +72,14 @@ fn with_no_descriptor_to_spare_jobs_fail_quickly_with_a_clear_message() {
     assert_eq!(rows.len(), 4);
     assert!(rows.iter().all(|r| r[6] == "126"), "{rows:?}");
     let text = std::fs::read_to_string(&err).unwrap();
+    // fanout's message is the same for the four jobs: said once, and each job has its line.
     assert_eq!(
         text.matches("cannot start: Too many open files").count(),
+        1,
+        "ulimit -n {limit}: {text}"
+    );
+    assert_eq!(
+        text.matches("NOSTART [").count(),
         4,
         "ulimit -n {limit}: {text}"
     );

@@ -26,6 +26,7 @@ mod slots;
 mod slurm;
 mod ssh;
 mod template;
+mod term;
 mod timeline;
 mod usage;
 #[allow(

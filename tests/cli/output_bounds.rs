@@ -284,7 +284,7 @@ fn output_is_printed_once_beside_the_results_files() {
                     let text = std::fs::read_to_string(&target).unwrap();
                     let line = json_lines(&text)
                         .into_iter()
-                        .find(|l| l["args"] == v)
+                        .find(|l| l["args_text"] == v)
                         .unwrap_or_else(|| panic!("{label}: no line for {v}"));
                     (
                         line["stdout"].as_str().unwrap().as_bytes().to_vec(),

@@ -47,7 +47,8 @@ fn results_json_has_one_line_per_job_with_every_field() {
     assert_eq!(lines.len(), 3);
     for n in 0..3u64 {
         let v = by_seq(&lines, n + 1);
-        assert_eq!(v["args"], n.to_string());
+        assert_eq!(v["args"], serde_json::json!([n.to_string()]));
+        assert_eq!(v["args_text"], n.to_string());
         assert!(v["command"].as_str().unwrap().contains("echo out"));
         assert_eq!(v["outcome"], if n == 0 { "success" } else { "failed" });
         assert_eq!(v["exit_code"], n);

@@ -273,7 +273,7 @@ fn a_signal_during_a_retry_delay_ends_the_run_and_keeps_the_failed_attempt() {
     let stderr = d.join("stderr");
     assert!(
         wait_until(Duration::from_secs(30), || {
-            std::fs::read_to_string(&stderr).is_ok_and(|e| e.contains("job will be retried"))
+            std::fs::read_to_string(&stderr).is_ok_and(|e| e.contains("  RETRY ["))
         }),
         "the failed attempt was not logged"
     );

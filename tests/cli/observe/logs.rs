@@ -41,7 +41,7 @@ fn every_json_log_line_parses_and_carries_the_documented_fields() {
             ("command", 's'),
         ],
     );
-    assert_eq!(started[0]["schema_version"], 1);
+    assert_eq!(started[0]["schema_version"], 2);
     assert_eq!(started[0]["slots"], 2);
     assert_eq!(started[0]["level"], "INFO");
 
@@ -55,10 +55,12 @@ fn every_json_log_line_parses_and_carries_the_documented_fields() {
                 ("slot", 'n'),
                 ("pid", 'n'),
                 ("attempt", 'n'),
-                ("args", 's'),
+                ("args_text", 's'),
                 ("command", 's'),
             ],
         );
+        // `args` is the array of the job's values (schema 2).
+        assert_eq!(j["args"], serde_json::json!([j["args_text"]]), "{j}");
         assert_eq!(j["level"], "DEBUG");
     }
 
@@ -76,12 +78,13 @@ fn every_json_log_line_parses_and_carries_the_documented_fields() {
                 ("attempt", 'n'),
                 ("stdout_bytes", 'n'),
                 ("stderr_bytes", 'n'),
-                ("args", 's'),
+                ("args_text", 's'),
                 ("command", 's'),
             ],
         );
+        assert!(j["args"].is_array(), "{j}");
     }
-    let by_args = |a: &str| *fin.iter().find(|j| j["args"] == a).unwrap();
+    let by_args = |a: &str| *fin.iter().find(|j| j["args"][0] == a).unwrap();
     assert_eq!(by_args("0")["outcome"], "success");
     assert_eq!(by_args("0")["exit_code"], 0);
     assert_eq!(by_args("0")["level"], "INFO");
@@ -115,9 +118,9 @@ fn every_json_log_line_parses_and_carries_the_documented_fields() {
     assert_eq!(end[0]["failed"], 2);
     assert_eq!(end[0]["exit_code"], 2);
 
-    // The JSON summary is the last line, one object.
+    // The JSON summary is the last line, one object, named as an event.
     let summary = lines.last().unwrap();
-    assert!(summary.get("event").is_none(), "{summary}");
+    assert_eq!(summary["event"], "run_summary", "{summary}");
     assert_eq!(summary["total"], 3);
 }
 
@@ -193,11 +196,16 @@ fn log_level_and_rust_log_filter_the_events() {
             .code(1);
         stderr_of(&out)
     };
-    // Text defaults to warn: the failed job, not the successful one nor the run events.
+    // Text defaults to warn, in lines for people: the failed job, not the successful one nor
+    // the run events.
     let err = run(&[], None);
-    assert!(err.contains("job failed"), "{err}");
-    assert!(!err.contains("job finished"), "{err}");
+    assert!(err.contains("   FAIL ["), "{err}");
+    assert!(err.contains("] #2 exit 5: sh -c 'exit 5'"), "{err}");
+    assert!(!err.contains("#1"), "{err}");
     assert!(!err.contains("run started"), "{err}");
+    // --log-level warn: the same events as tracing's key=value lines.
+    let err = run(&["--log-level", "warn"], None);
+    assert!(err.contains("job failed") && err.contains("seq=2"), "{err}");
     // -v: info.
     let err = run(&["-v"], None);
     assert!(
@@ -213,7 +221,11 @@ fn log_level_and_rust_log_filter_the_events() {
     let err = run(&["--log-level", "error"], Some("debug"));
     assert!(!err.contains("job"), "{err}");
     // -q: errors only.
-    assert!(!run(&["-q"], None).contains("job failed"));
+    let err = run(&["-q"], None);
+    assert!(
+        !err.contains("job failed") && !err.contains("FAIL"),
+        "{err}"
+    );
     // JSON defaults to info.
     let err = run(&["--log-format", "json"], None);
     let lines = json_lines(&err);
@@ -242,6 +254,24 @@ fn slow_prints_a_slow_line_at_the_default_level() {
         .assert()
         .success();
     let err = stderr_of(&out);
+    // For people: `   SLOW [  0.301s] #1 still running: sleep 1.5`.
+    assert!(err.contains("   SLOW ["), "{err}");
+    assert!(err.contains("s] #1 still running: sleep 1.5"), "{err}");
+    // With -v, tracing's line with its message and fields.
+    let out = fanout()
+        .args([
+            "-v",
+            "--no-summary",
+            "--slow",
+            "0.3",
+            "sleep",
+            "{}",
+            ":::",
+            "1.5",
+        ])
+        .assert()
+        .success();
+    let err = stderr_of(&out);
     assert!(err.contains("SLOW job 1 running for "), "{err}");
     assert!(err.contains("s: sleep 1.5"), "{err}");
 }
@@ -260,6 +290,12 @@ fn a_misspelt_log_level_is_an_error() {
         .assert()
         .code(1);
     assert!(stderr_of(&out).contains("job failed"));
+    // The default level is warn too, in the lines for people.
+    let out = fanout()
+        .args(["--no-summary", "false", ":::", "a"])
+        .assert()
+        .code(1);
+    assert!(stderr_of(&out).contains("   FAIL ["));
 }
 
 /// A `--log-file` that cannot be opened says what to do; one that cannot be written

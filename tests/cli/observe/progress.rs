@@ -115,12 +115,15 @@ fn the_bar_under_a_pty_leaves_output_and_log_lines_whole() {
         );
     }
     // The SLOW log lines went through the bar too, each whole.
-    let slow: Vec<&str> = out.split('\n').filter(|l| l.contains("SLOW job")).collect();
+    let slow: Vec<&str> = out
+        .split('\n')
+        .filter(|l| l.contains("still running"))
+        .collect();
     assert!(!slow.is_empty(), "{out:?}");
     for l in slow {
         let shown = after_last_clear(l);
         assert!(
-            shown.contains("SLOW job") && shown.contains("$((6*7))'"),
+            shown.contains("SLOW\x1b[0m [") && shown.contains("still running: sh -c"),
             "{l:?}"
         );
         assert!(!shown.contains(" done, "), "{l:?}");

@@ -32,8 +32,40 @@ fn the_summary_names_counts_and_failed_jobs() {
         "{err}"
     );
     assert!(err.contains("job 4 (killed by SIGTERM): "), "{err}");
-    assert!(err.contains("slowest: job "), "{err}");
+    // Four quick jobs: naming the slowest says nothing.
+    assert!(!err.contains("slowest:"), "{err}");
     assert!(!err.contains('\x1b'), "{err}");
+}
+
+/// The slowest jobs are named when they are a few of many in a run long enough to care, and
+/// never a job that did not run.
+#[test]
+fn the_slowest_jobs_are_named_when_that_says_something() {
+    let out = fanout()
+        .args([
+            "--summary",
+            "text",
+            "-j5",
+            "sleep",
+            ":::",
+            "1.2",
+            "0",
+            "0",
+            "0",
+            "0.1",
+        ])
+        .assert()
+        .success();
+    let err = stderr_of(&out);
+    let slowest: Vec<&str> = err.lines().filter(|l| l.contains("slowest:")).collect();
+    assert_eq!(slowest.len(), 3, "{err}");
+    assert!(slowest[0].contains("job 1 took 1.2s: sleep 1.2"), "{err}");
+    // Three jobs: all three would be "slowest".
+    let out = fanout()
+        .args(["--summary", "text", "sleep", ":::", "1.1", "0", "0"])
+        .assert()
+        .success();
+    assert!(!stderr_of(&out).contains("slowest:"), "{}", stderr_of(&out));
 }
 
 #[test]
@@ -45,7 +77,8 @@ fn the_json_summary_is_one_object_with_the_counts() {
     let err = stderr_of(&out);
     let last = err.lines().last().unwrap();
     let v: Value = serde_json::from_str(last).unwrap();
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["event"], "run_summary");
+    assert_eq!(v["schema_version"], 2);
     assert_eq!(v["total"], 2);
     assert_eq!(v["succeeded"], 1);
     assert_eq!(v["failed"], 1);
@@ -55,24 +88,57 @@ fn the_json_summary_is_one_object_with_the_counts() {
     assert_eq!(v["failures"][0]["seq"], 2);
     assert_eq!(v["failures"][0]["exit_code"], 7);
     assert_eq!(v["failures"][0]["command"], "sh -c 'exit 7'");
+    assert_eq!(v["failures"][0]["args"], serde_json::json!(["7"]));
+    assert_eq!(v["failures"][0]["args_text"], "7");
     assert_eq!(v["cancel_reason"], Value::Null);
     assert!(v["slowest"].is_array());
 }
 
 #[test]
 fn no_summary_and_quiet_hide_the_summary() {
-    for flag in ["--no-summary", "-q"] {
+    for flags in [&["--no-summary"][..], &["-q"], &["--summary", "none"]] {
         let out = fanout()
-            .args([flag, "sh", "-c", "exit {}", ":::", "0", "1"])
+            .args(flags)
+            .args(["sh", "-c", "exit {}", ":::", "0", "1"])
             .assert()
             .code(1);
         let err = stderr_of(&out);
-        assert!(!err.contains("fanout:"), "{flag}: {err}");
-        assert!(!err.contains("jobs"), "{flag}: {err}");
+        assert!(!err.contains("fanout:"), "{flags:?}: {err}");
+        assert!(!err.contains("jobs"), "{flags:?}: {err}");
     }
-    // And without the flag it is there.
-    let out = fanout().args(["true", ":::", "a"]).assert().success();
+    // And without the flag, off a terminal, it is there when something failed.
+    let out = fanout().args(["false", ":::", "a"]).assert().code(1);
+    assert!(stderr_of(&out).contains("fanout: 1 job: 0 ok, 1 failed in "));
+}
+
+/// `--summary auto` (the default): off a terminal a run that went well says nothing, one that
+/// did not gets the summary; on a terminal there is always one; with JSON logs it is JSON.
+#[test]
+fn the_automatic_summary_speaks_when_it_helps() {
+    let out = fanout().args(["echo", ":::", "a"]).assert().success();
+    assert_eq!(stderr_of(&out), "");
+    let out = fanout()
+        .args(["--summary", "text", "echo", ":::", "a"])
+        .assert()
+        .success();
     assert!(stderr_of(&out).starts_with("fanout: 1 job: 1 ok, 0 failed in "));
+    let out = fanout()
+        .args(["--timeout", "0.2", "sleep", ":::", "5"])
+        .assert()
+        .code(1);
+    assert!(
+        stderr_of(&out).contains("1 timed out"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = fanout()
+        .args(["--log-format", "json", "false", ":::", "a"])
+        .assert()
+        .code(1);
+    let lines = json_lines(&stderr_of(&out));
+    assert_eq!(lines.last().unwrap()["event"], "run_summary");
+    let out = under_pty_env("echo ::: a", &[("NO_COLOR", "1")]);
+    assert!(out.contains("fanout: 1 job: 1 ok, 0 failed in "), "{out:?}");
 }
 
 #[test]
@@ -113,6 +179,8 @@ fn the_summary_says_timed_out_halted_and_passed_on_retry() {
     let flag = dir.join("once");
     let out = fanout()
         .args([
+            "--summary",
+            "text",
             "--retries",
             "2",
             "sh",
@@ -128,7 +196,10 @@ fn the_summary_says_timed_out_halted_and_passed_on_retry() {
         err.contains("1 job: 1 ok (1 passed on retry), 0 failed"),
         "{err}"
     );
-    assert!(err.contains("job will be retried"), "{err}");
+    assert!(
+        err.contains("  RETRY [") && err.contains("] #1 exit 1, attempt 1, again in 0.0s: sh -c"),
+        "{err}"
+    );
 }
 
 #[test]
