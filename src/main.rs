@@ -98,47 +98,43 @@ fn say(prefix: &str, msg: &str) {
 /// `fanout completions SHELL` and `fanout man`, generated from the same clap definition as
 /// `--help`. (A program named `completions` or `man` runs with `fanout -- man ...`.)
 fn extras(argv: &[std::ffi::OsString]) -> Option<u8> {
-    let mut cmd = cli::command();
     match argv.get(1).and_then(|a| a.to_str()) {
         Some("completions") => {
-            let shell = argv.get(2).and_then(|s| s.to_str()).unwrap_or("");
-            match shell.parse::<clap_complete::Shell>() {
-                Ok(sh) => {
-                    // Into memory first: `generate` panics on a write error.
-                    let mut script = Vec::new();
-                    clap_complete::generate(sh, &mut cmd, "fanout", &mut script);
-                    match std::io::Write::write_all(&mut std::io::stdout().lock(), &script) {
-                        Ok(()) => Some(0),
-                        Err(e) => {
-                            say(
-                                "fanout: error: cannot write the completions: ",
-                                &e.to_string(),
-                            );
-                            Some(exit::SETUP_ERROR as u8)
-                        }
-                    }
-                }
-                Err(_) => {
+            let Some(shell) = argv.get(2).and_then(|s| s.to_str()) else {
+                say(
+                    "fanout: error: ",
+                    &format!(
+                        "completions needs a shell: fanout completions SHELL, SHELL one of {}",
+                        cli::SHELLS
+                    ),
+                );
+                return Some(exit::SETUP_ERROR as u8);
+            };
+            let Ok(sh) = shell.parse::<clap_complete::Shell>() else {
+                say(
+                    "fanout: error: ",
+                    &format!("unknown shell `{shell}`: use {}", cli::SHELLS),
+                );
+                return Some(exit::SETUP_ERROR as u8);
+            };
+            match cli::completions(sh, &mut std::io::stdout().lock()) {
+                Ok(()) => Some(0),
+                Err(e) => {
                     say(
-                        "fanout: error: ",
-                        &format!(
-                            "unknown shell `{shell}`: use bash, zsh, fish, elvish or powershell"
-                        ),
+                        "fanout: error: cannot write the completions: ",
+                        &e.to_string(),
                     );
                     Some(exit::SETUP_ERROR as u8)
                 }
             }
         }
-        Some("man") => {
-            let man = clap_mangen::Man::new(cmd);
-            match man.render(&mut std::io::stdout()) {
-                Ok(()) => Some(0),
-                Err(e) => {
-                    say("fanout: error: cannot write the man page: ", &e.to_string());
-                    Some(exit::SETUP_ERROR as u8)
-                }
+        Some("man") => match cli::man(&mut std::io::stdout().lock()) {
+            Ok(()) => Some(0),
+            Err(e) => {
+                say("fanout: error: cannot write the man page: ", &e.to_string());
+                Some(exit::SETUP_ERROR as u8)
             }
-        }
+        },
         Some("timeline") => Some(timeline(&argv[2..])),
         _ => None,
     }

@@ -42,12 +42,14 @@ use super::usage::{above_zero, for_flag, log_filter};
                   128+N interrupted by signal N; 141 stdout closed; 255 fanout's own error.\n\
                   Every option can also be set in the environment as FANOUT_<OPTION> (e.g. FANOUT_JOBS=4); \
                   the command line wins.\n\
-                  Completions and man page: fanout completions bash|zsh|fish|elvish|powershell, fanout man.",
+                  Completions and man page: fanout completions bash|zsh|fish|elvish|powershell, fanout man.\n\
+                  A picture of a finished run: fanout timeline JOBLOG|RESULTS.jsonl -o run.svg|run.html.",
     after_help = "Exit codes: 0 all jobs succeeded; 1-100 that many jobs failed; 101 more than 100 failed; \
                   128+N interrupted by signal N; 141 stdout closed; 255 fanout's own error.\n\
                   Every option can also be set in the environment as FANOUT_<OPTION> (e.g. FANOUT_JOBS=4); \
                   the command line wins.\n\
-                  Completions and man page: fanout completions bash|zsh|fish|elvish|powershell, fanout man."
+                  Completions and man page: fanout completions bash|zsh|fish|elvish|powershell, fanout man.\n\
+                  A picture of a finished run: fanout timeline JOBLOG|RESULTS.jsonl -o run.svg|run.html."
 )]
 pub struct Cli {
     /// Job slots: N, N% of the CPUs, +N or -N relative to them, 0 for as many as possible

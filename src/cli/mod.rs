@@ -10,9 +10,11 @@ mod args_pipe;
 mod args_slurm;
 mod args_ssh;
 mod args_template;
+mod docs;
 mod env;
 mod sources;
 mod usage;
 
 pub use args::{Cli, LogFormat};
+pub use docs::{SHELLS, completions, man};
 pub use env::{command, parse};
