@@ -447,6 +447,11 @@ impl Cli {
             grouping: Default::default(),
             ssh,
         };
+        if config.ssh.is_some() && self.cluster.wants_slurm() {
+            return Err(
+                "-S/--sshlogin and --slurm both say where jobs run: give one of them".into(),
+            );
+        }
         self.cluster.apply(&mut config, self.jobs.is_some())?;
         self.template.apply(&mut config)?;
         super::args_pipe::take_grouping(&mut config)?;

@@ -56,6 +56,11 @@ pub fn cpus_here() -> usize {
 }
 
 impl ClusterArgs {
+    /// Whether `--slurm` was given (jobs run as Slurm job steps).
+    pub fn wants_slurm(&self) -> bool {
+        self.slurm
+    }
+
     /// Sets `config.cluster` from the flags; `jobs_given` says whether `-j` was.
     pub fn apply(self, config: &mut Config, jobs_given: bool) -> Result<(), String> {
         config.cluster.slurm = self.slurm_config(config, jobs_given)?;

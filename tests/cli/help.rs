@@ -40,7 +40,7 @@ fn bash_completes_options_files_and_the_program_after_the_options() {
     dir.write("joblog-here.txt", "");
     let script = dir.write(
         "comp.sh",
-        &format!(
+        format!(
             r#"source <("{fanout}" completions bash)
 complete -p fanout
 t() {{

@@ -2,10 +2,10 @@
 //! `--sshlogin` does: one place per sshlogin with its own slots, `:` being this machine (run
 //! by the [`Local`] executor inside this one, so the two mix in one run).
 //!
-//! Per host: ControlMasters made one at a time, sessions per master capped ([`host`]); per
+//! Per host: ControlMasters made one at a time, sessions per master capped (`host`); per
 //! job: a mux client whose remote command is the job's argv quoted once for the remote sh,
 //! inside a wrapper that ends the job when fanout or the connection goes away and reports the
-//! job's status with a marker ([`remote`], [`attempt`]). An attempt without the marker was
+//! job's status with a marker (`remote`, `attempt`). An attempt without the marker was
 //! lost with its connection ([`Exit::Lost`](crate::exec::Exit::Lost)): the runner starts the
 //! job again at another place, and a host that keeps failing is taken out for a while.
 
