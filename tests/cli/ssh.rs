@@ -310,7 +310,10 @@ fn survives(h: &Hosts, kind: &'static str, undo: &'static str) {
     lines.sort();
     lines.dedup_by_key(|l| l.split(' ').next().unwrap().to_string());
     assert_eq!(lines.len(), 30, "each job's output once");
-    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("WARN") || l.starts_with("fanout: warning:"))
+        .collect();
     assert_eq!(warnings.len(), 1, "one warning: {stderr}");
     assert!(warnings[0].contains("ssh host h3 is down"), "{stderr}");
 }
