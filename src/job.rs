@@ -278,6 +278,27 @@ pub struct JobRecord {
     pub stdout_bytes: u64,
     /// Bytes the last attempt wrote to stderr.
     pub stderr_bytes: u64,
+    /// What the kernel accounted to the last attempt, when its executor can tell.
+    pub usage: Option<Usage>,
+}
+
+/// CPU time and peak memory of an attempt, from the kernel's accounting of the reaped process
+/// (with the children it waited for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// CPU time in user mode.
+    pub user: Duration,
+    /// CPU time in the kernel.
+    pub system: Duration,
+    /// Peak resident memory of the largest process, in KiB (`ru_maxrss`).
+    pub max_rss_kib: u64,
+}
+
+impl Usage {
+    /// User plus system time.
+    pub fn cpu(&self) -> Duration {
+        self.user + self.system
+    }
 }
 
 /// A job's arguments or command as people read it (lossy UTF-8, [`Text::as_str`], also

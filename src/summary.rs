@@ -29,6 +29,15 @@ pub struct RunSummary {
     pub slowest: Vec<JobRecord>,
     /// Failed, timed-out and cancelled jobs (at most `results::KEEP_FAILED`), by id.
     pub failures: Vec<JobRecord>,
+    /// The jobs with the most CPU time (at most 5), heaviest first; only jobs whose
+    /// executor accounts for them ([`JobRecord::usage`]).
+    pub heaviest_cpu: Vec<JobRecord>,
+    /// The jobs with the highest peak memory (at most 5), highest first.
+    pub heaviest_memory: Vec<JobRecord>,
+    /// CPU time of all accounted jobs, in user mode.
+    pub cpu_user: Duration,
+    /// CPU time of all accounted jobs, in the kernel.
+    pub cpu_system: Duration,
     /// Why the run stopped early, if it did.
     pub cancel: Option<CancelReason>,
     /// The exit code of the first failing job (for `--halt ...,fail=1`).

@@ -178,6 +178,12 @@ pub trait Attempt: Send {
     fn ran_at(&self) -> Option<Arc<str>> {
         None
     }
+
+    /// CPU time and peak memory of the attempt, once [`Attempt::wait`] has returned; `None`
+    /// when the executor cannot tell (a remote job, an old kernel).
+    fn usage(&self) -> Option<crate::job::Usage> {
+        None
+    }
 }
 
 /// What kept an executor from getting what the run needs ([`Executor::acquire`]): one line

@@ -184,6 +184,7 @@ mod tests {
             attempts: 1,
             stdout_bytes: 1,
             stderr_bytes: 0,
+            usage: None,
             place: ":".into(),
             handle: Some(crate::exec::Handle::Pid(1)),
         };

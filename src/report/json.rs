@@ -92,6 +92,10 @@ fn base64_of(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// A captured stream as JSON: text when it is UTF-8, base64 otherwise.
 fn encode(bytes: &[u8]) -> (String, &'static str) {
     match std::str::from_utf8(bytes) {
@@ -135,6 +139,11 @@ pub struct RecordFields<'a> {
     pub handle: Option<String>,
     /// The last attempt's pid when it ran on this machine, else 0.
     pub pid: u32,
+    /// CPU time in user mode and in the kernel, and peak memory (KiB), from the kernel's
+    /// accounting of the job's process; `null` where the executor cannot tell (remote jobs).
+    pub cpu_user_ms: Option<u64>,
+    pub cpu_system_ms: Option<u64>,
+    pub max_rss_kib: Option<u64>,
 }
 
 impl<'a> RecordFields<'a> {
@@ -161,6 +170,9 @@ impl<'a> RecordFields<'a> {
             host: &r.place,
             handle: r.handle.as_ref().map(|h| h.to_string()),
             pid: r.handle.as_ref().and_then(|h| h.pid()).unwrap_or(0),
+            cpu_user_ms: r.usage.map(|u| ms(u.user)),
+            cpu_system_ms: r.usage.map(|u| ms(u.system)),
+            max_rss_kib: r.usage.map(|u| u.max_rss_kib),
         }
     }
 }
@@ -367,6 +379,7 @@ mod tests {
             attempts: 1,
             stdout_bytes: 2,
             stderr_bytes: 1,
+            usage: None,
             place: ":".into(),
             handle: Some(crate::exec::Handle::Pid(99)),
         }

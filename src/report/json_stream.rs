@@ -169,6 +169,7 @@ mod tests {
             attempts: 1,
             stdout_bytes: 0,
             stderr_bytes: 0,
+            usage: None,
             place: ":".into(),
             handle: None,
         };

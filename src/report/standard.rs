@@ -56,12 +56,10 @@ impl Standard {
         };
         reporters.push(Box::new(ProgressReporter::new(bar, options)));
         reporters.push(Box::new(LogReporter));
-        reporters.push(Box::new(SummaryReporter::new(
-            console,
-            options.summary,
-            options.color,
-            options.json_logs,
-        )));
+        reporters.push(Box::new(
+            SummaryReporter::new(console, options.summary, options.color, options.json_logs)
+                .with_resources(options.verbose),
+        ));
         Ok(Standard {
             reporters,
             tick_every,

@@ -35,6 +35,8 @@ pub struct SummaryReporter {
     terminal: bool,
     /// The logs are JSON: the automatic summary is too.
     json_logs: bool,
+    /// Name the heaviest jobs by CPU time and peak memory (`-v`).
+    resources: bool,
 }
 
 impl SummaryReporter {
@@ -52,7 +54,15 @@ impl SummaryReporter {
             color: color && terminal,
             terminal,
             json_logs,
+            resources: false,
         }
+    }
+
+    /// Adds the heaviest jobs by CPU time and peak memory to the text (`-v`; the JSON summary
+    /// always has them).
+    pub fn with_resources(mut self, on: bool) -> SummaryReporter {
+        self.resources = on;
+        self
     }
 
     /// What `auto` means for this run: text or JSON when it is worth printing, else `Off`.
@@ -82,6 +92,11 @@ impl Reporter for SummaryReporter {
             SummaryMode::Text if summary.cancel == Some(CancelReason::OutputClosed) => {
                 return Ok(());
             }
+            SummaryMode::Text if self.resources => {
+                let mut t = text(summary, self.color);
+                t.push_str(&resources_text(summary));
+                t
+            }
             SummaryMode::Text => text(summary, self.color),
             SummaryMode::Json => {
                 let mut s = json_summary(summary).to_string();
@@ -96,6 +111,54 @@ impl Reporter for SummaryReporter {
             let _ = e.write_all(text.as_bytes()).and_then(|_| e.flush());
         }
         Ok(())
+    }
+}
+
+/// The run's CPU time and the heaviest jobs by CPU time and by peak memory, a line each.
+pub fn resources_text(s: &RunSummary) -> String {
+    let mut out = String::new();
+    if s.heaviest_cpu.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "  cpu: {} user, {} system in all jobs",
+        human(s.cpu_user),
+        human(s.cpu_system)
+    );
+    for r in s.heaviest_cpu.iter().take(SLOWEST_SHOWN) {
+        let u = r.usage.unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  heaviest cpu: job {} {} ({} user, {} system), peak {}: {}",
+            r.id,
+            human(u.cpu()),
+            human(u.user),
+            human(u.system),
+            kib(u.max_rss_kib),
+            capped(&r.command)
+        );
+    }
+    for r in s.heaviest_memory.iter().take(SLOWEST_SHOWN) {
+        let u = r.usage.unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  heaviest memory: job {} peak {}, {} cpu: {}",
+            r.id,
+            kib(u.max_rss_kib),
+            human(u.cpu()),
+            capped(&r.command)
+        );
+    }
+    out
+}
+
+/// KiB for people: `812 KiB`, `40.1 MiB`, `1.2 GiB`.
+fn kib(k: u64) -> String {
+    match k {
+        0..1024 => format!("{k} KiB"),
+        1024..1_048_576 => format!("{:.1} MiB", k as f64 / 1024.0),
+        _ => format!("{:.1} GiB", k as f64 / 1_048_576.0),
     }
 }
 
@@ -271,6 +334,20 @@ pub fn json_summary(s: &RunSummary) -> serde_json::Value {
             })
         })
         .collect();
+    let heavy = |list: &[JobRecord]| -> Vec<serde_json::Value> {
+        list.iter()
+            .filter_map(|r| r.usage.map(|u| (r, u)))
+            .map(|(r, u)| {
+                json!({
+                    "seq": r.id.0,
+                    "cpu_user_ms": ms(u.user),
+                    "cpu_system_ms": ms(u.system),
+                    "max_rss_kib": u.max_rss_kib,
+                    "command": capped(&r.command),
+                })
+            })
+            .collect()
+    };
     json!({
         // Shaped like a log event, so a JSON log pipeline takes it as one.
         "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
@@ -291,6 +368,10 @@ pub fn json_summary(s: &RunSummary) -> serde_json::Value {
         "interrupted_by": signal.map(signal_name),
         "slowest": slowest,
         "failures": failures,
+        "cpu_user_ms": ms(s.cpu_user),
+        "cpu_system_ms": ms(s.cpu_system),
+        "heaviest_cpu": heavy(&s.heaviest_cpu),
+        "heaviest_memory": heavy(&s.heaviest_memory),
     })
 }
 
@@ -312,6 +393,7 @@ mod tests {
             attempts: 1,
             stdout_bytes: 0,
             stderr_bytes: 0,
+            usage: None,
             place: ":".into(),
             handle: Some(crate::exec::Handle::Pid(1)),
         }

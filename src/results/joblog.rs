@@ -511,6 +511,7 @@ mod tests {
             attempts: 1,
             stdout_bytes: 0,
             stderr_bytes: 0,
+            usage: None,
         };
         assert!(w.record(&record));
         drop(w);

@@ -66,6 +66,12 @@ struct Records {
     slowest: Vec<JobRecord>,
     /// Folded records of unsuccessful jobs, at most [`KEEP_FAILED`], in the order they ended.
     failures: Vec<JobRecord>,
+    /// The folded records with the most CPU time and the highest peak memory, at most
+    /// [`KEEP_SLOWEST`] each, in no order.
+    heaviest_cpu: Vec<JobRecord>,
+    heaviest_memory: Vec<JobRecord>,
+    /// CPU time of every job that has an accounting: user, system.
+    cpu: (Duration, Duration),
     totals: Tally,
     first_failure_code: Option<i32>,
 }
@@ -124,6 +130,10 @@ impl ResultStore {
         slowest.sort_by_key(|j| std::cmp::Reverse(j.duration));
         let mut failures = r.failures.clone();
         failures.sort_by_key(|j| j.id);
+        let mut heaviest_cpu = r.heaviest_cpu.clone();
+        heaviest_cpu.sort_by_key(|j| std::cmp::Reverse(cpu_of(j)));
+        let mut heaviest_memory = r.heaviest_memory.clone();
+        heaviest_memory.sort_by_key(|j| std::cmp::Reverse(rss_of(j)));
         let mut summary = RunSummary {
             started: Some(end.started),
             wall: end.wall,
@@ -135,6 +145,10 @@ impl ResultStore {
             skipped: end.skipped,
             slowest,
             failures,
+            heaviest_cpu,
+            heaviest_memory,
+            cpu_user: r.cpu.0,
+            cpu_system: r.cpu.1,
             cancel: end.cancel,
             first_failure_code: r.first_failure_code,
             exit_code: 0,
@@ -152,17 +166,36 @@ impl Records {
             if !job.outcome.is_success() && self.failures.len() < KEEP_FAILED {
                 self.failures.push(job.clone());
             }
-            if self.slowest.len() < KEEP_SLOWEST {
-                self.slowest.push(job);
-            } else if let Some(min) = self.slowest.iter_mut().min_by_key(|j| j.duration)
-                && job.duration > min.duration
-            {
-                *min = job;
+            if let Some(u) = job.usage {
+                self.cpu.0 += u.user;
+                self.cpu.1 += u.system;
+                keep_top(&mut self.heaviest_cpu, &job, cpu_of);
+                keep_top(&mut self.heaviest_memory, &job, rss_of);
             }
+            keep_top(&mut self.slowest, &job, |j| j.duration);
         }
         // The buffer keeps its capacity: it fills again at once on a long run.
         self.jobs = batch;
     }
+}
+
+/// Keeps `job` in `top` if it is among the [`KEEP_SLOWEST`] largest by `key`.
+fn keep_top<K: Ord>(top: &mut Vec<JobRecord>, job: &JobRecord, key: impl Fn(&JobRecord) -> K) {
+    if top.len() < KEEP_SLOWEST {
+        top.push(job.clone());
+    } else if let Some(min) = top.iter_mut().min_by_key(|j| key(j))
+        && key(job) > key(min)
+    {
+        *min = job.clone();
+    }
+}
+
+fn cpu_of(j: &JobRecord) -> Duration {
+    j.usage.map_or(Duration::ZERO, |u| u.cpu())
+}
+
+fn rss_of(j: &JobRecord) -> u64 {
+    j.usage.map_or(0, |u| u.max_rss_kib)
 }
 
 #[cfg(test)]
@@ -182,6 +215,7 @@ mod tests {
             attempts: 1,
             stdout_bytes: 0,
             stderr_bytes: 0,
+            usage: None,
             place: ":".into(),
             handle: None,
         }

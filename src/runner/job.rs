@@ -171,6 +171,7 @@ impl JobCtx<'_> {
         outcome: JobOutcome,
         handle: Option<crate::exec::Handle>,
         out: &Drained,
+        usage: Option<crate::job::Usage>,
     ) -> JobRecord {
         JobRecord {
             id: self.job.id,
@@ -185,6 +186,7 @@ impl JobCtx<'_> {
             attempts: begun.attempt,
             stdout_bytes: out.stdout_bytes,
             stderr_bytes: out.stderr_bytes,
+            usage,
         }
     }
 
@@ -244,6 +246,7 @@ impl JobCtx<'_> {
             Some(c) => c,
             None => reclaim(&mut reading, running.as_mut()).await,
         };
+        let usage = running.usage();
         drop(running);
         // Output lost to a full temporary directory: the job did not really finish (its
         // output is incomplete), so it is recorded as cancelled and `--resume` runs it again.
@@ -254,7 +257,7 @@ impl JobCtx<'_> {
         let lost = ended.exit == Exit::Lost && ended.ending.is_none();
         let fin = Finished {
             tag: self.tag.clone(),
-            record: self.record(&begun, outcome, Some(handle), &out),
+            record: self.record(&begun, outcome, Some(handle), &out, usage),
             stdout: out.stdout,
             stderr: out.stderr,
         };
@@ -359,7 +362,7 @@ impl JobCtx<'_> {
         }
         Finished {
             tag: self.tag.clone(),
-            record: self.record(begun, outcome, None, &out),
+            record: self.record(begun, outcome, None, &out, None),
             stdout: Captured::default(),
             stderr: out.stderr,
         }

@@ -19,6 +19,7 @@ mod output;
 mod output_bounds;
 mod pipe;
 mod process_tree;
+mod resources;
 mod results;
 mod resume;
 mod signals;

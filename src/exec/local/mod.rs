@@ -18,6 +18,7 @@ mod live;
 mod path;
 mod process;
 mod reaper;
+mod usage;
 
 use std::process::Stdio;
 use std::sync::Mutex;

@@ -20,6 +20,9 @@ pub(crate) struct LocalAttempt {
     /// The inodes of its stdout and stderr pipes, to find who else holds them.
     inodes: [u64; 2],
     tracked: TrackedSet,
+    /// Tells when the child has exited, so its usage is read before it is reaped.
+    exit_watch: Option<super::usage::ExitWatch>,
+    usage: Option<crate::job::Usage>,
 }
 
 impl LocalAttempt {
@@ -57,6 +60,8 @@ impl LocalAttempt {
             seq: id.0,
             inodes: [stdout, stderr],
             tracked: tracked.clone(),
+            exit_watch: super::usage::ExitWatch::open(pid),
+            usage: None,
         })
     }
 
@@ -95,6 +100,11 @@ impl Attempt for LocalAttempt {
 
     fn wait(&mut self) -> BoxFuture<'_, Exit> {
         Box::pin(async move {
+            if let Some(watch) = &self.exit_watch {
+                watch.exited().await;
+                self.usage = super::usage::of_zombie(self.pid);
+                self.exit_watch = None;
+            }
             let status = self.child.wait().await;
             // The job is over: nothing it started in its group may outlive it.
             let _ = killpg(self.group(), Signal::SIGKILL);
@@ -103,6 +113,10 @@ impl Attempt for LocalAttempt {
                 Err(_) => Exit::Unknown,
             }
         })
+    }
+
+    fn usage(&self) -> Option<crate::job::Usage> {
+        self.usage
     }
 
     fn reclaim_output(&mut self) -> BoxFuture<'_, bool> {
