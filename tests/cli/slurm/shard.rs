@@ -47,7 +47,16 @@ fn three_shards_run_every_job_exactly_once() {
         .collect();
     std::fs::write(&joined, text).unwrap();
     let out = fanout()
-        .args(["--joblog", s(&joined), "--resume", "echo", "{#}", ":::"])
+        .args([
+            "--summary",
+            "text",
+            "--joblog",
+            s(&joined),
+            "--resume",
+            "echo",
+            "{#}",
+            ":::",
+        ])
         .args(&values)
         .arg("31")
         .assert()
