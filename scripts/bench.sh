@@ -5,7 +5,7 @@
 #   scripts/bench.sh            the full run (about 15 minutes on 2 cores)
 #   scripts/bench.sh --smoke    a few jobs per workload: checks that the benchmark works (CI)
 #   scripts/bench.sh --runs 5   more runs per command (default 3)
-#   scripts/bench.sh --only a,c run some workloads only (a b c d e f)
+#   scripts/bench.sh --only a,c run some workloads only (a b c d e f g)
 #
 # Workloads (README "Performance" explains them and holds the latest figures):
 #   a. spawn overhead: 5,000 and 20,000 jobs of `true ARG` at -j 2
@@ -17,6 +17,9 @@
 #      with the test Slurm of scripts/test-slurm.sh, started and stopped here; else skipped)
 #   f. --pipe: `wc -l` over a 1 GB file in 10 MB blocks at -j 2 (fanout --pipe and --pipepart
 #      against GNU parallel --pipepart and --pipe), with the throughput ratio to GNU --pipepart
+#   g. ssh: 300 jobs of `sleep 0.2` over 3 hosts x 2 slots (against the ideal 10 s) and 2,000
+#      `true` jobs (jobs/s), fanout -S against GNU parallel -S on the same hosts (the
+#      network-namespace hosts of scripts/test-hosts.sh, started and stopped here as root)
 #
 # Peers are used when installed: xargs (findutils), GNU parallel (Debian `parallel`),
 # rust-parallel (`cargo install rust-parallel`). As root on Debian the script installs
@@ -27,7 +30,7 @@ cd "$(dirname "$0")/.."
 
 smoke=0
 runs=3
-only="a,b,c,d,e,f"
+only="a,b,c,d,e,f,g"
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -73,7 +76,8 @@ fanout="$PWD/target/release/fanout"
 floor="$PWD/target/bench/floor"
 work=$(mktemp -d)
 slurm_up=0
-trap 'rm -rf "$work"; [ "$slurm_up" = 1 ] && scripts/test-slurm.sh down' EXIT
+hosts_up=0
+trap 'rm -rf "$work"; [ "$slurm_up" = 1 ] && scripts/test-slurm.sh down; [ "$hosts_up" = 1 ] && bash scripts/test-hosts.sh down >/dev/null 2>&1; true' EXIT
 out=target/bench/results.md
 : > "$out"
 
@@ -258,6 +262,8 @@ if has e; then
   else
     say "## e. Slurm steps: skipped (no SLURM_CONF, and not root to start the test Slurm)"
   fi
+fi
+
 # ---- f. --pipe -----------------------------------------------------------------------------
 if has f; then
   bytes=1000000000; block=10M
@@ -298,6 +304,48 @@ if has f; then
   say "| fanout run | peak RSS | wall |"
   say "| --- | --- | --- |"
   peak_rss "--pipe --block $block -j 2 wc -l over $bytes bytes" "$fanout -q --pipe --block $block -j 2 wc -l < $work/f.in"
+fi
+
+# ---- g. ssh --------------------------------------------------------------------------------
+if has g; then
+  say ""
+  if [ -z "${FO_SSH_CONFIG:-}" ] && [ "$(id -u)" = 0 ] && [ -f scripts/test-hosts.sh ]; then
+    export FO_HOSTS_DIR
+    FO_HOSTS_DIR=$(mktemp -d /tmp/fo-bench-hosts.XXXXXX)
+    hosts_up=1
+    if hosts_env=$(bash scripts/test-hosts.sh up 2>"$work/hosts.err"); then
+      eval "$hosts_env"
+    else
+      cat "$work/hosts.err" >&2
+    fi
+  fi
+  if [ -n "${FO_SSH_CONFIG:-}" ] && [ -f "$FO_SSH_CONFIG" ]; then
+    ssh_cmd="ssh -F $FO_SSH_CONFIG"
+    n=300; t=2000; [ "$smoke" = 1 ] && n=12 && t=20
+    awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) print "0.2" }' > "$work/g.in"
+    seq "$t" > "$work/g2.in"
+    ideal=$(awk -v n="$n" 'BEGIN { printf "%.3f", int((n + 5) / 6) * 0.2 }')
+    say "## g. $n jobs of \`sleep 0.2\` over 3 ssh hosts x 2 slots (ideal: $ideal s)"
+    say ""
+    say "| command | wall (median) | wall / ideal | CPU | CPU / first |"
+    say "| --- | --- | --- | --- | --- |"
+    logins="2/h1,2/h2,2/h3"
+    cmds=("fanout -S=$fanout --no-summary --ssh '$ssh_cmd' -S $logins sleep < $work/g.in")
+    [ -n "$gnu_parallel" ] &&
+      cmds+=("GNU parallel -S=$gnu_parallel --ssh '$ssh_cmd' -S $logins sleep < $work/g.in")
+    IDEAL=$ideal bench "${cmds[@]}"
+    say ""
+    say "## g. $t jobs of \`true\` over the same hosts"
+    say ""
+    say "| command | wall (median) | wall / first | CPU | CPU / first | jobs/s |"
+    say "| --- | --- | --- | --- | --- | --- |"
+    cmds=("fanout -S=$fanout --no-summary --ssh '$ssh_cmd' -S $logins true < $work/g2.in")
+    [ -n "$gnu_parallel" ] &&
+      cmds+=("GNU parallel -S=$gnu_parallel --ssh '$ssh_cmd' -S $logins true < $work/g2.in")
+    PER=$t UNIT=jobs/s bench "${cmds[@]}"
+  else
+    say "## g. ssh: skipped (no FO_SSH_CONFIG, and not root to start the test hosts)"
+  fi
 fi
 
 say ""

@@ -36,6 +36,11 @@ pub struct SshArgs {
     #[arg(help_heading = "Remote hosts (ssh)")]
     ssh: Option<String>,
 
+    /// Leave out the hosts that cannot be logged in to at the start (a warning each)
+    #[arg(long = "filter-hosts", env = "FANOUT_FILTER_HOSTS")]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    filter_hosts: bool,
+
     /// Copy the variable NAME from here into the remote jobs; may be repeated
     #[arg(long = "env", env = "FANOUT_ENV", value_name = "NAME")]
     #[arg(help_heading = "Remote hosts (ssh)")]
@@ -73,6 +78,9 @@ impl SshArgs {
             if self.ssh.is_some() {
                 return Err("--ssh needs hosts to run on: add -S HOST or --slf FILE".into());
             }
+            if self.filter_hosts {
+                return Err("--filter-hosts needs hosts to filter: add -S HOST or --slf FILE".into());
+            }
             // `--env` alone changes nothing here (local jobs see the whole environment).
             return Ok(None);
         }
@@ -89,6 +97,7 @@ impl SshArgs {
             ssh,
             env: self.env.into_iter().map(OsString::from).collect(),
             jobs: jobs.map(str::to_owned),
+            filter_hosts: self.filter_hosts,
         }))
     }
 }

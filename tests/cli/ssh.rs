@@ -584,6 +584,7 @@ fn bad_sshlogins_are_refused() {
         (&["-S", "0/h1"][..], "at least 1 slot"),
         (&["-S", "h1:port"][..], "bad port"),
         (&["--ssh", "ssh -F x"][..], "--ssh needs hosts"),
+        (&["--filter-hosts"][..], "--filter-hosts needs hosts"),
         (&["-S", "h1", "--env", "A-B"][..], "--env `A-B`"),
         (
             &["--slf", "/nonexistent/slf"][..],
@@ -610,4 +611,45 @@ fn bad_sshlogins_are_refused() {
         .assert()
         .code(255);
     assert!(stderr_of(&out).contains("--pipe cannot feed jobs on ssh hosts"));
+}
+
+#[test]
+fn filter_hosts_leaves_out_a_host_that_does_not_answer() {
+    let Some(h) = Hosts::get("filter_hosts_leaves_out_a_host_that_does_not_answer") else {
+        return;
+    };
+    let d = Dir::new();
+    let log = d.join("log");
+    // Nothing listens on port 2 of h3: the login is refused at once.
+    let out = h
+        .fanout(&d)
+        .args([
+            "--filter-hosts",
+            "-S",
+            "1/h1,1/h2,1/h3:2",
+            "--joblog",
+            log.to_str().unwrap(),
+            "echo",
+            ":::",
+        ])
+        .args((1..=8).map(|i| i.to_string()))
+        .assert()
+        .success();
+    let err = stderr_of(&out);
+    let hosts: std::collections::BTreeSet<String> =
+        hosts_of_joblog(&log).into_iter().map(|(_, h)| h).collect();
+    assert_eq!(hosts_of_joblog(&log).len(), 8, "{err}");
+    assert!(hosts.iter().all(|h| h == "h1" || h == "h2"), "{hosts:?}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("h3:2")).collect();
+    assert_eq!(warnings.len(), 1, "one warning names the host: {err}");
+    assert!(warnings[0].contains("--filter-hosts: leaving out ssh host h3:2"), "{err}");
+    // No host at all: a one-line error before any job, exit 255.
+    let out = h
+        .fanout(&d)
+        .args(["--filter-hosts", "-S", "h3:2", "echo", ":::", "1"])
+        .assert()
+        .code(255);
+    let err = stderr_of(&out);
+    assert!(err.contains("--filter-hosts: no host answered"), "{err}");
+    assert!(stdout_of(&out).is_empty());
 }

@@ -160,6 +160,14 @@ impl Host {
         }
     }
 
+    /// The same as [`Host::connect`] for `--filter-hosts`: a host that fails is not taken
+    /// out for a while (it is left out of the run by the caller, which says so).
+    pub(super) async fn probe(&self) -> Result<usize, String> {
+        self.read_config().await;
+        let mut st = self.state.lock().await;
+        self.new_master(&mut st).await
+    }
+
     /// Room for one more session: on a master with room, or on a new one.
     pub(super) async fn session(&self) -> Result<(PathBuf, Session), String> {
         let down = || format!("ssh host {} is down", self.name());

@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 
 pub use login::{Login, read_login_file, split_command};
 
-use super::{Attempt, Executor, Local, Place, StartError, StartRequest};
+use super::{AcquireError, Attempt, Executor, Local, Place, StartError, StartRequest};
 use attempt::{Control, SshAttempt};
 use host::Host;
 
@@ -37,6 +37,9 @@ pub struct SshConfig {
     /// `-j` as given: the slots of every host without an `N/` prefix (counted against that
     /// host's CPUs for `N%`, `+N`, `-N`); `None`: each host's CPU count.
     pub jobs: Option<String>,
+    /// `--filter-hosts`: hosts that cannot be logged in to at the start are left out of the
+    /// run (a warning each) instead of being tried again later.
+    pub filter_hosts: bool,
 }
 
 /// The executor for sshlogins (and `:`, through the [`Local`] one inside).
@@ -50,6 +53,12 @@ pub struct Ssh {
     nonce: String,
     prefix: Arc<[u8]>,
     slots: Mutex<Vec<usize>>,
+    filter_hosts: bool,
+    /// The logins (indices into `logins`) that are the run's places, in order: all of them,
+    /// or those that answered `--filter-hosts`'s probe.
+    active: Mutex<Vec<usize>>,
+    /// Each login's CPU count, when `--filter-hosts` has already asked.
+    probed: Mutex<Option<Vec<Option<usize>>>>,
     dir: Mutex<Option<tempfile::TempDir>>,
     controls: Mutex<Vec<Weak<Control>>>,
 }
@@ -122,6 +131,9 @@ impl Ssh {
             prefix: remote::marker_prefix(&nonce).into(),
             nonce,
             slots: Mutex::new(Vec::new()),
+            filter_hosts: config.filter_hosts,
+            active: Mutex::new((0..logins.len()).collect()),
+            probed: Mutex::new(None),
             dir: Mutex::new(Some(dir)),
             controls: Mutex::new(Vec::new()),
             logins,
@@ -151,11 +163,64 @@ impl Ssh {
 impl Executor for Ssh {
     fn places(&self) -> Vec<Place> {
         let slots = self.slots.lock().expect("never poisoned");
-        self.logins
+        self.active
+            .lock()
+            .expect("never poisoned")
             .iter()
-            .enumerate()
-            .map(|(i, l)| Place::new(l.name.as_str(), slots.get(i).copied().unwrap_or(1)))
+            .map(|&i| {
+                Place::new(
+                    self.logins[i].name.as_str(),
+                    slots.get(i).copied().unwrap_or(1),
+                )
+            })
             .collect()
+    }
+
+    fn acquire<'a>(
+        &'a self,
+        cancel: &'a crate::cancel::Cancel,
+    ) -> BoxFuture<'a, Result<(), AcquireError>> {
+        let _ = cancel;
+        Box::pin(async move {
+            if !self.filter_hosts {
+                return Ok(());
+            }
+            let answers = futures::future::join_all(self.hosts.iter().map(|h| async move {
+                match h {
+                    None => Ok(crate::config::default_slots()),
+                    Some(h) => h.probe().await,
+                }
+            }))
+            .await;
+            let mut active = Vec::new();
+            let mut why = Vec::new();
+            for (i, answer) in answers.iter().enumerate() {
+                match answer {
+                    Ok(_) => active.push(i),
+                    Err(e) => {
+                        let name = &self.logins[i].name;
+                        tracing::warn!(
+                            host = name.as_str(),
+                            error = e.as_str(),
+                            "--filter-hosts: leaving out ssh host {name}: {e}"
+                        );
+                        why.push(format!("{name}: {e}"));
+                    }
+                }
+            }
+            if active.is_empty() {
+                return Err(AcquireError {
+                    message: format!(
+                        "--filter-hosts: no host answered ({}): check each with `ssh HOST true`",
+                        why.join("; ")
+                    ),
+                });
+            }
+            *self.active.lock().expect("never poisoned") = active;
+            *self.probed.lock().expect("never poisoned") =
+                Some(answers.into_iter().map(Result::ok).collect());
+            Ok(())
+        })
     }
 
     fn total_slots(&self, _jobs: usize) -> usize {
@@ -172,7 +237,8 @@ impl Executor for Ssh {
         request: StartRequest<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Attempt>, StartError>> {
         Box::pin(async move {
-            let Some(host) = self.hosts[request.place].clone() else {
+            let index = self.active.lock().expect("never poisoned")[request.place];
+            let Some(host) = self.hosts[index].clone() else {
                 return self.local.start(request).await;
             };
             let (path, session) = host
@@ -233,13 +299,19 @@ impl Executor for Ssh {
     fn open(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.local.open().await;
-            let cpus = futures::future::join_all(self.hosts.iter().map(|h| async move {
-                match h {
-                    None => Some(crate::config::default_slots()),
-                    Some(h) => h.connect().await.ok(),
+            let probed = self.probed.lock().expect("never poisoned").take();
+            let cpus = match probed {
+                Some(cpus) => cpus,
+                None => {
+                    futures::future::join_all(self.hosts.iter().map(|h| async move {
+                        match h {
+                            None => Some(crate::config::default_slots()),
+                            Some(h) => h.connect().await.ok(),
+                        }
+                    }))
+                    .await
                 }
-            }))
-            .await;
+            };
             let slots = self
                 .logins
                 .iter()
