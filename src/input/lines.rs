@@ -12,11 +12,93 @@ pub(crate) struct LineReader {
     path: PathBuf,
     separator: u8,
     done: bool,
+    /// For a regular file: what a background count of its values needs.
+    counter: Option<Counter>,
+}
+
+/// Counts the jobs of a regular file from where its reader started, with positioned reads
+/// on a descriptor of its own, so the reader is neither disturbed nor made to hold anything
+/// (a pipe cannot be counted without being consumed, so it gets no counter).
+pub(crate) struct Counter {
+    file: File,
+    from: u64,
+    separator: u8,
+    /// Records taken off the front before any job (`--header`).
+    less: u64,
+    /// Records per job (`-N 3`: 3); 0 means one job per record reading none.
+    per_job: u64,
+}
+
+impl Counter {
+    /// A counter for `file` when it is a regular file, from its current offset.
+    fn of(file: &File, separator: u8) -> Option<Counter> {
+        use std::io::Seek;
+        let mut file = file.try_clone().ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        // The offset is shared with the reader's descriptor: read now, before any read.
+        let from = file.stream_position().ok()?;
+        Some(Counter {
+            file,
+            from,
+            separator,
+            less: 0,
+            per_job: 1,
+        })
+    }
+
+    /// The same count with `n` records taken off the front (a header line).
+    pub fn less(self, n: u64) -> Counter {
+        Counter {
+            less: self.less + n,
+            ..self
+        }
+    }
+
+    /// The same count with `per_job` records to a job (`-N`, `-n`; 0 reads one, inserts none).
+    pub fn per_job(self, per_job: u64) -> Counter {
+        Counter {
+            per_job: self.per_job.max(1) * per_job,
+            ..self
+        }
+    }
+
+    /// The number of jobs the file holds, read in 1 MiB steps (bounded memory, whatever the
+    /// file's size).
+    pub fn count(self) -> std::io::Result<u64> {
+        let records = self.records()?.saturating_sub(self.less);
+        Ok(match self.per_job {
+            0 => records,
+            per => records.div_ceil(per),
+        })
+    }
+
+    /// The number of values: separators, and a last value without one.
+    fn records(&self) -> std::io::Result<u64> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; 1 << 20];
+        let (mut at, mut n, mut last) = (self.from, 0u64, self.separator);
+        loop {
+            let got = match self.file.read_at(&mut buf, at) {
+                Ok(0) => break,
+                Ok(got) => got,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let chunk = &buf[..got];
+            n += chunk.iter().filter(|&&b| b == self.separator).count() as u64;
+            last = chunk[got - 1];
+            at += got as u64;
+        }
+        Ok(n + u64::from(last != self.separator))
+    }
 }
 
 impl LineReader {
     /// Opens `path` (`-` is stdin). A directory or unreadable file is an error now.
     pub fn open(path: &Path, separator: u8) -> Result<LineReader, InputError> {
+        let mut counter = None;
         let reader: Box<dyn Read + Send> = if path.as_os_str() == "-" {
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 // `fanout cmd` without `:::` would otherwise wait in silence (GNU parallel
@@ -25,6 +107,11 @@ impl LineReader {
                     event = "input_from_terminal",
                     "reading input from the terminal, one value per line, until Ctrl-D: give values with ::: or :::: FILE, or pipe them in"
                 );
+            }
+            // Redirected from a file (`< list.txt`): countable like one.
+            use std::os::fd::AsFd;
+            if let Ok(fd) = std::io::stdin().as_fd().try_clone_to_owned() {
+                counter = Counter::of(&File::from(fd), separator);
             }
             Box::new(std::io::stdin())
         } else {
@@ -39,6 +126,7 @@ impl LineReader {
             if meta.is_dir() {
                 return Err(InputError::IsDirectory(path.to_owned()));
             }
+            counter = Counter::of(&file, separator);
             Box::new(file)
         };
         Ok(LineReader {
@@ -46,7 +134,18 @@ impl LineReader {
             path: path.to_owned(),
             separator,
             done: false,
+            counter,
         })
+    }
+
+    /// The background count of a regular file's jobs, once.
+    pub fn take_counter(&mut self) -> Option<Counter> {
+        self.counter.take()
+    }
+
+    /// Takes `n` records off the count, as they were read before any job (a header).
+    pub fn count_less(&mut self, n: u64) {
+        self.counter = self.counter.take().map(|c| c.less(n));
     }
 }
 

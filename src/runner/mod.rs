@@ -151,11 +151,25 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
         })
         .await;
 
+    // A regular file is counted in the background (blocks of --pipe are not), so the total
+    // and an ETA are known long before it is read to its end.
+    let mut input = parts.input;
+    let counter = input.take_counter().filter(|_| parts.pipe.is_none());
+    let counting = counter.map(|counter| {
+        let shared = shared.clone();
+        let skip = parts.skip.clone();
+        tokio::spawn(async move {
+            if let Ok(Ok(n)) = tokio::task::spawn_blocking(move || counter.count()).await {
+                let total = skip.jobs_upto(n);
+                shared.emit(RunEvent::InputCounted { total }).await;
+            }
+        })
+    });
     let mut cancel_rx = shared.cancel.subscribe();
     let mut reported_cancel = None;
     let feed = match parts.pipe {
         Some(p) => Feed::Blocks(p.start(slots)),
-        None => Feed::new(parts.input, slots * 2 + 64),
+        None => Feed::new(input, slots * 2 + 64),
     };
     let scheds = Arc::new(Schedulers {
         shared: shared.clone(),
@@ -200,6 +214,9 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
         }
     }
     deadline.abort();
+    if let Some(task) = counting {
+        task.abort();
+    }
     if let Some(task) = job_control {
         task.abort();
     }
