@@ -186,3 +186,71 @@ impl Iterator for LineReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Seek, SeekFrom, Write};
+
+    use super::*;
+
+    fn file(bytes: &[u8]) -> File {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(bytes).unwrap();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f
+    }
+
+    fn count(bytes: &[u8], separator: u8) -> u64 {
+        Counter::of(&file(bytes), separator)
+            .unwrap()
+            .count()
+            .unwrap()
+    }
+
+    #[test]
+    fn counts_values_with_or_without_a_last_separator() {
+        assert_eq!(count(b"", b'\n'), 0);
+        assert_eq!(count(b"a\nb\n", b'\n'), 2);
+        assert_eq!(count(b"a\nb", b'\n'), 2);
+        assert_eq!(count(b"\n\n", b'\n'), 2, "empty values are jobs too");
+        assert_eq!(count(b"a\0b\nc\0", 0), 2);
+    }
+
+    #[test]
+    fn counts_from_where_the_reader_starts_and_leaves_its_offset_alone() {
+        let mut f = file(b"skip\na\nb\nc");
+        f.seek(SeekFrom::Start(5)).unwrap();
+        let counter = Counter::of(&f, b'\n').unwrap();
+        assert_eq!(counter.count().unwrap(), 3);
+        assert_eq!(f.stream_position().unwrap(), 5, "positioned reads only");
+    }
+
+    #[test]
+    fn a_header_and_records_per_job_change_the_count() {
+        let c = || Counter::of(&file(b"h\n1\n2\n3\n4\n5\n6\n7\n"), b'\n').unwrap();
+        assert_eq!(c().less(1).count().unwrap(), 7);
+        assert_eq!(c().less(1).per_job(3).count().unwrap(), 3);
+        assert_eq!(
+            c().per_job(0).count().unwrap(),
+            8,
+            "-N 0: one job per record"
+        );
+        assert_eq!(
+            Counter::of(&file(b"h\n"), b'\n')
+                .unwrap()
+                .less(2)
+                .count()
+                .unwrap(),
+            0
+        );
+    }
+
+    #[test]
+    fn only_a_regular_file_is_counted() {
+        let null = File::open("/dev/null").unwrap();
+        assert!(Counter::of(&null, b'\n').is_none());
+        let (reader, _writer) = std::io::pipe().unwrap();
+        let pipe = File::from(std::os::fd::OwnedFd::from(reader));
+        assert!(Counter::of(&pipe, b'\n').is_none());
+    }
+}

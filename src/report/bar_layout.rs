@@ -149,7 +149,7 @@ mod tests {
         let l = layout(&parts(Some(120)), 98, false);
         assert_eq!(
             l.message,
-            "37/120 done, 4 running, 1 failed, 3.1/s, ETA 27s"
+            "37/120 done, 4 running, 1 failed, 3.1/s, ETA 27.0s"
         );
         assert!(
             l.template.starts_with("{spinner} {elapsed_precise} [{bar:"),
@@ -175,6 +175,15 @@ mod tests {
         let narrow = layout(&parts(Some(120)), 30, false);
         assert_eq!(narrow.message, "37/120 done, 1 failed");
         assert!(!narrow.template.contains("bar"), "{narrow:?}");
+    }
+
+    #[test]
+    fn at_60_columns_the_rate_and_elapsed_time_go_and_the_bar_stays() {
+        // 60 columns, two left free.
+        let l = layout(&parts(Some(120)), 58, false);
+        assert_eq!(l.template, "{spinner} [{bar:10}] {msg}");
+        assert_eq!(l.message, "37/120 done, 4 running, 1 failed, ETA 27.0s");
+        assert_eq!(used(&l), 58);
     }
 
     #[test]

@@ -14,7 +14,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, TermLike};
 /// Where the progress bar is registered while it is shown, shared by the log writer (set up
 /// before the run) and the session (which creates the bar).
 #[derive(Clone, Default)]
-pub struct BarSlot(Arc<Mutex<Option<(ProgressBar, Arc<BarState>)>>>);
+pub struct BarSlot(Arc<Mutex<Option<ShownBar>>>);
+
+/// A shown bar and its terminal's state.
+type ShownBar = (ProgressBar, Arc<BarState>);
 
 impl std::fmt::Debug for BarSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,7 +31,7 @@ impl std::fmt::Debug for BarSlot {
 
 impl BarSlot {
     /// Registers the bar and its terminal's state (or none).
-    pub(crate) fn set(&self, bar: Option<(ProgressBar, Arc<BarState>)>) {
+    pub(crate) fn set(&self, bar: Option<ShownBar>) {
         *self.0.lock().expect("bar slot users never panic") = bar;
     }
 
@@ -37,7 +40,7 @@ impl BarSlot {
         self.shown().map(|(bar, _)| bar)
     }
 
-    fn shown(&self) -> Option<(ProgressBar, Arc<BarState>)> {
+    fn shown(&self) -> Option<ShownBar> {
         self.0.lock().expect("bar slot users never panic").clone()
     }
 

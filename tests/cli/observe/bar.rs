@@ -104,15 +104,19 @@ fn ctrl_c_leaves_no_bar_behind() {
     let s = Screen::start(dir.path(), &format!("FANOUT -j2 {WAIT} ::: 1 2 3"), 80, 12);
     let rows = s.wait_for_text("2 running");
     let bar = the_bar(&rows);
+    s.keys(&["C-c"]);
+    assert_eq!(s.wait_exit(), 130);
+    let rows = s.text_rows();
+    assert!(bar_rows(&rows).is_empty(), "debris:\n{}", rows.join("\n"));
+    assert!(
+        rows.iter().any(|r| r.contains("interrupted by SIGINT")),
+        "{rows:#?}"
+    );
     assert!(
         bar.chars().count() <= 78,
         "two columns stay free: {bar:?} ({})",
         bar.chars().count()
     );
-    s.keys(&["C-c"]);
-    assert_eq!(s.wait_exit(), 130);
-    let rows = s.text_rows();
-    assert!(bar_rows(&rows).is_empty(), "debris:\n{}", rows.join("\n"));
 }
 
 #[test]
