@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::InputError;
 
@@ -65,21 +66,28 @@ impl Counter {
     }
 
     /// The number of jobs the file holds, read in 1 MiB steps (bounded memory, whatever the
-    /// file's size).
-    pub fn count(self) -> std::io::Result<u64> {
-        let records = self.records()?.saturating_sub(self.less);
-        Ok(match self.per_job {
+    /// file's size); `None` if `stop` was set first (the run ended: a count of a huge file
+    /// must not keep a thread reading after it).
+    pub fn count(self, stop: &AtomicBool) -> std::io::Result<Option<u64>> {
+        let Some(records) = self.records(stop)? else {
+            return Ok(None);
+        };
+        let records = records.saturating_sub(self.less);
+        Ok(Some(match self.per_job {
             0 => records,
             per => records.div_ceil(per),
-        })
+        }))
     }
 
     /// The number of values: separators, and a last value without one.
-    fn records(&self) -> std::io::Result<u64> {
+    fn records(&self, stop: &AtomicBool) -> std::io::Result<Option<u64>> {
         use std::os::unix::fs::FileExt;
         let mut buf = vec![0u8; 1 << 20];
         let (mut at, mut n, mut last) = (self.from, 0u64, self.separator);
         loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
             let got = match self.file.read_at(&mut buf, at) {
                 Ok(0) => break,
                 Ok(got) => got,
@@ -91,7 +99,7 @@ impl Counter {
             last = chunk[got - 1];
             at += got as u64;
         }
-        Ok(n + u64::from(last != self.separator))
+        Ok(Some(n + u64::from(last != self.separator)))
     }
 }
 
@@ -200,11 +208,13 @@ mod tests {
         f
     }
 
+    fn go() -> AtomicBool {
+        AtomicBool::new(false)
+    }
+
     fn count(bytes: &[u8], separator: u8) -> u64 {
-        Counter::of(&file(bytes), separator)
-            .unwrap()
-            .count()
-            .unwrap()
+        let c = Counter::of(&file(bytes), separator).unwrap();
+        c.count(&go()).unwrap().unwrap()
     }
 
     #[test]
@@ -221,28 +231,20 @@ mod tests {
         let mut f = file(b"skip\na\nb\nc");
         f.seek(SeekFrom::Start(5)).unwrap();
         let counter = Counter::of(&f, b'\n').unwrap();
-        assert_eq!(counter.count().unwrap(), 3);
+        assert_eq!(counter.count(&go()).unwrap(), Some(3));
         assert_eq!(f.stream_position().unwrap(), 5, "positioned reads only");
     }
 
     #[test]
     fn a_header_and_records_per_job_change_the_count() {
         let c = || Counter::of(&file(b"h\n1\n2\n3\n4\n5\n6\n7\n"), b'\n').unwrap();
-        assert_eq!(c().less(1).count().unwrap(), 7);
-        assert_eq!(c().less(1).per_job(3).count().unwrap(), 3);
-        assert_eq!(
-            c().per_job(0).count().unwrap(),
-            8,
-            "-N 0: one job per record"
-        );
-        assert_eq!(
-            Counter::of(&file(b"h\n"), b'\n')
-                .unwrap()
-                .less(2)
-                .count()
-                .unwrap(),
-            0
-        );
+        assert_eq!(c().less(1).count(&go()).unwrap(), Some(7));
+        assert_eq!(c().less(1).per_job(3).count(&go()).unwrap(), Some(3));
+        assert_eq!(c().per_job(0).count(&go()).unwrap(), Some(8), "-N 0");
+        let header_only = Counter::of(&file(b"h\n"), b'\n').unwrap().less(2);
+        assert_eq!(header_only.count(&go()).unwrap(), Some(0));
+        let stopped = AtomicBool::new(true);
+        assert_eq!(c().count(&stopped).unwrap(), None, "the run ended first");
     }
 
     #[test]

@@ -155,11 +155,14 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
     // and an ETA are known long before it is read to its end.
     let mut input = parts.input;
     let counter = input.take_counter().filter(|_| parts.pipe.is_none());
+    let stop_count = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let counting = counter.map(|counter| {
         let shared = shared.clone();
         let skip = parts.skip.clone();
+        let stop = stop_count.clone();
         tokio::spawn(async move {
-            if let Ok(Ok(n)) = tokio::task::spawn_blocking(move || counter.count()).await {
+            let count = tokio::task::spawn_blocking(move || counter.count(&stop));
+            if let Ok(Ok(Some(n))) = count.await {
                 let total = skip.jobs_upto(n);
                 shared.emit(RunEvent::InputCounted { total }).await;
             }
@@ -215,6 +218,7 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
     }
     deadline.abort();
     if let Some(task) = counting {
+        stop_count.store(true, std::sync::atomic::Ordering::Relaxed);
         task.abort();
     }
     if let Some(task) = job_control {
