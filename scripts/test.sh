@@ -11,6 +11,8 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
 command -v ps >/dev/null 2>&1 || need+=(procps)
 command -v rsvg-convert >/dev/null 2>&1 || need+=(librsvg2-bin)
+# tmux: tests/cli/observe/bar.rs reads the bar off a real terminal screen (tests/cli/util/screen.rs).
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 [ -x /usr/bin/time ] || need+=(time)
 command -v mount >/dev/null 2>&1 || need+=(mount)
 # GNU parallel: tests/cli/pipe.rs compares --pipe command lines with it.

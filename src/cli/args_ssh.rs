@@ -79,7 +79,9 @@ impl SshArgs {
                 return Err("--ssh needs hosts to run on: add -S HOST or --slf FILE".into());
             }
             if self.filter_hosts {
-                return Err("--filter-hosts needs hosts to filter: add -S HOST or --slf FILE".into());
+                return Err(
+                    "--filter-hosts needs hosts to filter: add -S HOST or --slf FILE".into(),
+                );
             }
             // `--env` alone changes nothing here (local jobs see the whole environment).
             return Ok(None);

@@ -144,6 +144,16 @@ impl Grouper {
         Some(self.ready.len() as u64 + if per == 0 { n } else { n.div_ceil(per) })
     }
 
+    /// The inner stream's count, grouped as here: only when each job takes a fixed number of
+    /// records (`-X`, `-m` and `-L` fill jobs by length or by line, known only by reading).
+    pub(crate) fn take_counter(&mut self) -> Option<super::Counter> {
+        if self.measure.is_some() || self.lines {
+            return None;
+        }
+        let per = self.per_job? as u64;
+        Some(self.inner.take_counter()?.per_job(per))
+    }
+
     pub(crate) fn is_stream(&self) -> bool {
         self.inner.is_stream()
     }

@@ -12,6 +12,7 @@ pub use columns::ColumnsError;
 use columns::{Split, Splitter};
 pub(crate) use group::Grouper;
 pub use group::{Cost, Grouping, Insert, Measure, system_limit};
+pub(crate) use lines::Counter;
 pub(crate) use lines::LineReader;
 
 use std::ffi::OsString;
@@ -117,6 +118,19 @@ impl ArgStream {
             ArgStream::Replay(front, rest) => rest.known_len().map(|n| n + front.len() as u64),
             ArgStream::Grouped(g) => g.known_len(),
             ArgStream::Split(s) => s.inner.known_len(),
+        }
+    }
+
+    /// A count of all the jobs, to run in the background, when the values come from one
+    /// regular file (`:::: FILE`, `-a FILE`, stdin redirected from a file) and each job takes a
+    /// fixed number of them; given once. Values already read (a replay) are counted too.
+    pub fn take_counter(&mut self) -> Option<Counter> {
+        match self {
+            ArgStream::Lines(r) => r.take_counter(),
+            ArgStream::Combined(_) => None,
+            ArgStream::Replay(_, rest) => rest.take_counter(),
+            ArgStream::Grouped(g) => g.take_counter(),
+            ArgStream::Split(s) => s.inner.take_counter(),
         }
     }
 
@@ -243,7 +257,10 @@ impl ArgStream {
         if let Some(p) = single {
             let mut r = LineReader::open(&p, separator)?;
             let first = match header {
-                true => vec![r.next().transpose()?.unwrap_or_default()],
+                true => {
+                    r.count_less(1);
+                    vec![r.next().transpose()?.unwrap_or_default()]
+                }
                 false => Vec::new(),
             };
             return Ok((ArgStream::Lines(r), first));

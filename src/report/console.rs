@@ -1,7 +1,7 @@
 //! fanout's stdout and stderr, shared by the reporters on the reporter thread. stdout is
 //! buffered and flushed whenever no event is waiting, so bursts of small outputs cost few
 //! writes; anything written while a progress bar is shown suspends the bar first, so the bar is
-//! never torn.
+//! never torn, and output that leaves a line open parks the bar until a line is ended.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -13,6 +13,17 @@ use super::bar::Bar;
 struct Inner {
     out: BufWriter<File>,
     bar: Option<Bar>,
+    /// stdout is a terminal (the bar's, presumably): its open lines park the bar.
+    stdout_tty: bool,
+}
+
+/// A write that leaves a line open on the screen (`-u`, `printf abc`) parks the bar: drawn
+/// after it, the bar would be cleared with the line. The next write that ends a line brings it
+/// back.
+fn park_for(bar: &Bar, data: &[u8]) {
+    if let Some(&last) = data.last() {
+        bar.park(last != b'\n');
+    }
 }
 
 /// A cheap handle to the console.
@@ -29,6 +40,7 @@ impl Console {
             inner: Arc::new(Mutex::new(Inner {
                 out: BufWriter::with_capacity(64 * 1024, File::from(fd)),
                 bar,
+                stdout_tty: std::io::IsTerminal::is_terminal(&std::io::stdout()),
             })),
         })
     }
@@ -45,7 +57,11 @@ impl Console {
         match i.bar.clone() {
             Some(bar) => bar.suspend(|| {
                 i.out.write_all(data)?;
-                i.out.flush()
+                i.out.flush()?;
+                if i.stdout_tty {
+                    park_for(&bar, data);
+                }
+                Ok(())
             }),
             None => i.out.write_all(data),
         }
@@ -62,7 +78,10 @@ impl Console {
             let _ = e.write_all(data).and_then(|()| e.flush());
         };
         match i.bar.clone() {
-            Some(bar) => bar.suspend(write),
+            Some(bar) => bar.suspend(|| {
+                write();
+                park_for(&bar, data);
+            }),
             None => write(),
         }
         Ok(())

@@ -36,6 +36,12 @@ pub enum RunEvent {
         /// from the start; `None` while a stream is still to be read (`InputDone` tells).
         total: Option<u64>,
     },
+    /// A background count of the input file, before it is read: `total` jobs (skipped ones
+    /// included) unless the file changes meanwhile. `InputDone` has the last word.
+    InputCounted {
+        /// The number of jobs the file holds.
+        total: u64,
+    },
     /// The input ran out: `total` jobs will have run (or been skipped).
     InputDone {
         /// The number of jobs, skipped ones included.

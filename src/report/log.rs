@@ -162,6 +162,9 @@ impl Reporter for LogReporter {
                 total = *total,
                 "run started"
             ),
+            RunEvent::InputCounted { total } => {
+                debug!(event = "input_counted", total = *total, "input counted")
+            }
             RunEvent::InputDone { total } => {
                 debug!(event = "input_done", total = *total, "input read")
             }

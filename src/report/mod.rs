@@ -6,6 +6,7 @@
 //! [`crate::Run::on_event`].
 
 mod bar;
+mod bar_layout;
 pub(crate) mod channel;
 pub(crate) mod console;
 pub(crate) mod dir;

@@ -4,13 +4,15 @@
 //!
 //! The bar is redrawn at most every [`REDRAW`] from counters kept here, not once per job; the
 //! session's ticks keep it fresh when no event comes. An in-memory input's total comes with
-//! `RunStarted`; while a streamed input is still being read the total is a lower bound and
-//! shown with a `+`, and `InputDone` settles it.
+//! `RunStarted`, a regular file's with `InputCounted` (counted in the background); while a
+//! pipe is still being read the total is unknown: the bar is a spinner with the counts (the
+//! plain line shows the lower bound with a `+`), and `InputDone` settles it.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::bar::Bar;
+use super::bar_layout::BarParts;
 use super::events::RunEvent;
 use super::options::ReportOptions;
 use super::{ReportError, Reporter};
@@ -31,6 +33,8 @@ pub(crate) struct ProgressReporter {
     skipped: u64,
     /// The number of jobs to run, once the input is read.
     total: Option<u64>,
+    /// The number of jobs a background count of the input file found, before it is read.
+    counted: Option<u64>,
     running: HashSet<u64>,
     dirty: bool,
     last_draw: Option<Instant>,
@@ -48,13 +52,14 @@ impl ProgressReporter {
             seen: 0,
             skipped: 0,
             total: None,
+            counted: None,
             running: HashSet::new(),
             dirty: true,
             last_draw: None,
             finished: false,
         };
         if let Some(bar) = &reporter.bar {
-            bar.message(reporter.message());
+            bar.show(reporter.parts());
         }
         reporter
     }
@@ -62,9 +67,22 @@ impl ProgressReporter {
     /// The total so far and whether it is final.
     fn total(&self) -> (u64, bool) {
         let known = self.done + self.running.len() as u64;
-        match self.total {
+        match self.total.or(self.counted) {
             Some(t) => (t.max(known), true),
             None => (self.seen.saturating_sub(self.skipped).max(known), false),
+        }
+    }
+
+    /// What the bar shows.
+    fn parts(&self) -> BarParts {
+        let (total, fin) = self.total();
+        BarParts {
+            done: self.done,
+            total: fin.then_some(total),
+            running: self.running.len() as u64,
+            failed: self.failed,
+            rate: self.rate(),
+            eta: self.eta(),
         }
     }
 
@@ -107,8 +125,7 @@ impl ProgressReporter {
         let Some(bar) = &self.bar else { return };
         let due = self.last_draw.is_none_or(|t| t.elapsed() >= REDRAW);
         if self.dirty && (now || due) {
-            let (total, _) = self.total();
-            bar.show(self.message(), self.done, total);
+            bar.show(self.parts());
             self.dirty = false;
             self.last_draw = Some(Instant::now());
         } else {
@@ -146,6 +163,11 @@ impl Reporter for ProgressReporter {
                     self.total = Some(total.saturating_sub(*skipped));
                     self.dirty = true;
                 }
+            }
+            RunEvent::InputCounted { total } if self.total.is_none() => {
+                self.counted = Some(total.saturating_sub(self.skipped));
+                self.dirty = true;
+                self.draw(true);
             }
             RunEvent::InputDone { total } => {
                 self.total = Some(total.saturating_sub(self.skipped));
@@ -246,6 +268,10 @@ mod tests {
             "{}",
             p.message()
         );
+        assert_eq!(p.parts().total, None, "no fake total for the bar");
+        p.on_event(&RunEvent::InputCounted { total: 6 }).unwrap();
+        assert_eq!(p.total(), (6, true));
+        assert_eq!(p.parts().total, Some(6));
         p.on_event(&RunEvent::InputDone { total: 5 }).unwrap();
         assert_eq!(p.total(), (5, true));
         assert!(p.message().starts_with("0/5 done"), "{}", p.message());

@@ -1,9 +1,12 @@
 //! stderr as shared by the progress bar and the log lines: a slot where the bar is registered
 //! once it exists, a `tracing` writer that suspends that bar around every log line (so a line
-//! never tears the bar), and the draw target used when `--progress` forces a bar onto a stderr
-//! that is not a terminal. Nothing here decides whether a bar is shown (see `progress.rs`).
+//! never tears the bar), and the bar's terminal: stderr with two columns left free, parked
+//! while a job's output leaves a line open, each frame drawn so that neither a resize nor an
+//! echoed `^C` leaves pieces of it behind. Nothing here decides whether a bar is shown (see
+//! `bar.rs`).
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, TermLike};
@@ -11,7 +14,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, TermLike};
 /// Where the progress bar is registered while it is shown, shared by the log writer (set up
 /// before the run) and the session (which creates the bar).
 #[derive(Clone, Default)]
-pub struct BarSlot(Arc<Mutex<Option<ProgressBar>>>);
+pub struct BarSlot(Arc<Mutex<Option<ShownBar>>>);
+
+/// A shown bar and its terminal's state.
+type ShownBar = (ProgressBar, Arc<BarState>);
 
 impl std::fmt::Debug for BarSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -24,13 +30,17 @@ impl std::fmt::Debug for BarSlot {
 }
 
 impl BarSlot {
-    /// Registers the bar (or none).
-    pub fn set(&self, bar: Option<ProgressBar>) {
+    /// Registers the bar and its terminal's state (or none).
+    pub(crate) fn set(&self, bar: Option<ShownBar>) {
         *self.0.lock().expect("bar slot users never panic") = bar;
     }
 
     /// The bar, if one is shown.
     pub fn get(&self) -> Option<ProgressBar> {
+        self.shown().map(|(bar, _)| bar)
+    }
+
+    fn shown(&self) -> Option<ShownBar> {
         self.0.lock().expect("bar slot users never panic").clone()
     }
 
@@ -86,83 +96,158 @@ impl Drop for LineWriter {
             let _ = e.write_all(&self.buf);
             let _ = e.flush();
         };
-        match self.slot.get() {
-            Some(bar) if !bar.is_hidden() => bar.suspend(write),
+        match self.slot.shown() {
+            Some((bar, state)) if !bar.is_hidden() => bar.suspend(|| {
+                write();
+                // A log line ends the line a job's output left open: the bar may come back.
+                if self.buf.ends_with(b"\n") {
+                    state.park(false);
+                }
+            }),
             _ => write(),
         }
     }
 }
 
-/// The draw target for a bar: stderr, drawn only when it is a terminal, or drawn regardless
-/// (`--progress` on a pipe or file: the user asked for the escape codes).
-pub fn draw_target(force: bool) -> ProgressDrawTarget {
-    if force && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        ProgressDrawTarget::term_like_with_hz(Box::new(ForcedStderr), 10)
-    } else {
-        ProgressDrawTarget::stderr_with_hz(10)
+/// Columns left free at the right of the bar's line: a `^C` echoed after the line stays on
+/// it (a line as wide as the terminal made the echo wrap, and the wrong line was cleared).
+const FREE_COLUMNS: usize = 2;
+
+/// What the bar's terminal knows between draws: whether it is parked (a job left a line open
+/// on the screen: nothing is drawn until it is ended).
+#[derive(Debug, Default)]
+pub(crate) struct BarState {
+    parked: AtomicBool,
+}
+
+impl BarState {
+    /// The columns the bar's line may use.
+    pub fn width(&self) -> usize {
+        real_width().saturating_sub(FREE_COLUMNS).max(1)
+    }
+
+    /// Draws nothing while `parked`.
+    pub fn park(&self, parked: bool) {
+        self.parked.store(parked, Ordering::Relaxed);
+    }
+
+    /// Whether drawing is parked.
+    pub fn parked(&self) -> bool {
+        self.parked.load(Ordering::Relaxed)
     }
 }
 
-/// stderr treated as an ANSI terminal whatever it is.
+/// The terminal's width: stderr's when it is a terminal, else `COLUMNS`, else 80.
+fn real_width() -> usize {
+    console::Term::stderr()
+        .size_checked()
+        .map(|(_, w)| w as usize)
+        .filter(|&w| w > 0)
+        .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
+        .unwrap_or(80)
+}
+
+/// The draw target for a bar, and its state: stderr, with [`FREE_COLUMNS`] left free, drawn
+/// whatever stderr is (the caller decides whether a bar is wanted: `--progress` on a pipe or
+/// file asks for the escape codes).
+pub(crate) fn draw_target() -> (ProgressDrawTarget, Arc<BarState>) {
+    let state = Arc::new(BarState::default());
+    let term = BarTerm {
+        state: state.clone(),
+        frame: Mutex::new(String::new()),
+    };
+    let target = ProgressDrawTarget::term_like_with_hz(Box::new(term), 10);
+    (target, state)
+}
+
+/// stderr as the bar's terminal. Each frame is gathered and written in one piece, with line
+/// wrapping off (DECAWM) while it is written and the cursor put back at the start of the line:
+/// - a frame laid out for a width the terminal no longer has (the window shrank, and the
+///   size has not reached us yet) is cut at the margin instead of wrapping onto a second row;
+/// - when a resize rewraps the drawn line into several rows (tmux, VTE, kitty... do), the
+///   cursor stays on the first of them (tmux pushes the rows above a cursor on the top row
+///   into the scrollback instead), and the next frame's erase-below (`ESC [J`) takes them
+///   all, on any terminal, without having to know whether it rewraps;
+/// - a `^C` echoed by the terminal lands on the line itself, and is cleared with it.
+///
+/// One write per frame also means no frame is left half drawn with wrapping off.
 #[derive(Debug)]
-struct ForcedStderr;
+struct BarTerm {
+    state: Arc<BarState>,
+    frame: Mutex<String>,
+}
 
-impl ForcedStderr {
-    fn put(&self, s: &str) -> std::io::Result<()> {
-        std::io::stderr().lock().write_all(s.as_bytes())
+impl BarTerm {
+    fn push(&self, s: &str) {
+        self.frame
+            .lock()
+            .expect("bar users never panic")
+            .push_str(s);
+    }
+
+    fn moved(&self, n: usize, code: char) -> std::io::Result<()> {
+        if n > 0 {
+            self.push(&format!("\x1b[{n}{code}"));
+        }
+        Ok(())
     }
 }
 
-impl TermLike for ForcedStderr {
+impl TermLike for BarTerm {
     fn width(&self) -> u16 {
-        std::env::var("COLUMNS")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(80)
+        self.state.width().min(u16::MAX as usize) as u16
+    }
+
+    fn height(&self) -> u16 {
+        console::Term::stderr()
+            .size_checked()
+            .map(|(h, _)| h)
+            .unwrap_or(24)
     }
 
     fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.put(&format!("\x1b[{n}A"))
+        self.moved(n, 'A')
     }
 
     fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.put(&format!("\x1b[{n}B"))
+        self.moved(n, 'B')
     }
 
     fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.put(&format!("\x1b[{n}C"))
+        self.moved(n, 'C')
     }
 
     fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.put(&format!("\x1b[{n}D"))
+        self.moved(n, 'D')
     }
 
     fn write_line(&self, s: &str) -> std::io::Result<()> {
-        self.put(s)?;
-        self.put("\n")
+        self.push(s);
+        self.push("\n");
+        Ok(())
     }
 
     fn write_str(&self, s: &str) -> std::io::Result<()> {
-        self.put(s)
+        self.push(s);
+        Ok(())
     }
 
     fn clear_line(&self) -> std::io::Result<()> {
-        self.put("\r\x1b[2K")
+        // The bar is the last thing on the screen: its line and every row below are its. The
+        // erase-below starts one column in: from the top left corner it would be a clear of
+        // the whole screen, which tmux (scroll-on-clear) copies into the scrollback first.
+        self.push("\r\x1b[2K\x1b[C\x1b[J\r");
+        Ok(())
     }
 
     fn flush(&self) -> std::io::Result<()> {
-        std::io::stderr().lock().flush()
+        let frame = std::mem::take(&mut *self.frame.lock().expect("bar users never panic"));
+        if frame.is_empty() || self.state.parked() {
+            // Parked: a job's output holds the line; neither draw over it nor clear it.
+            return Ok(());
+        }
+        let mut e = std::io::stderr().lock();
+        e.write_all(format!("\x1b[?7l{frame}\r\x1b[?7h").as_bytes())?;
+        e.flush()
     }
 }

@@ -151,11 +151,28 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
         })
         .await;
 
+    // A regular file is counted in the background (blocks of --pipe are not), so the total
+    // and an ETA are known long before it is read to its end.
+    let mut input = parts.input;
+    let counter = input.take_counter().filter(|_| parts.pipe.is_none());
+    let stop_count = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let counting = counter.map(|counter| {
+        let shared = shared.clone();
+        let skip = parts.skip.clone();
+        let stop = stop_count.clone();
+        tokio::spawn(async move {
+            let count = tokio::task::spawn_blocking(move || counter.count(&stop));
+            if let Ok(Ok(Some(n))) = count.await {
+                let total = skip.jobs_upto(n);
+                shared.emit(RunEvent::InputCounted { total }).await;
+            }
+        })
+    });
     let mut cancel_rx = shared.cancel.subscribe();
     let mut reported_cancel = None;
     let feed = match parts.pipe {
         Some(p) => Feed::Blocks(p.start(slots)),
-        None => Feed::new(parts.input, slots * 2 + 64),
+        None => Feed::new(input, slots * 2 + 64),
     };
     let scheds = Arc::new(Schedulers {
         shared: shared.clone(),
@@ -200,6 +217,10 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
         }
     }
     deadline.abort();
+    if let Some(task) = counting {
+        stop_count.store(true, std::sync::atomic::Ordering::Relaxed);
+        task.abort();
+    }
     if let Some(task) = job_control {
         task.abort();
     }

@@ -1,7 +1,8 @@
 //! Observability: structured logs (text and JSON, levels and filters, log file), the
-//! end-of-run summary (text and JSON), `--slow` lines, the plain progress line, and the
-//! progress bar under a real pseudo-terminal. The JSON checks shared by the submodules here.
+//! end-of-run summary (text and JSON), `--slow` lines, the plain progress line, the
+//! progress bar under a real pseudo-terminal and on a real screen (tmux). The JSON checks shared by the submodules here.
 
+mod bar;
 mod logs;
 mod progress;
 mod summary;

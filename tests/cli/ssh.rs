@@ -642,7 +642,10 @@ fn filter_hosts_leaves_out_a_host_that_does_not_answer() {
     assert!(hosts.iter().all(|h| h == "h1" || h == "h2"), "{hosts:?}");
     let warnings: Vec<&str> = err.lines().filter(|l| l.contains("h3:2")).collect();
     assert_eq!(warnings.len(), 1, "one warning names the host: {err}");
-    assert!(warnings[0].contains("--filter-hosts: leaving out ssh host h3:2"), "{err}");
+    assert!(
+        warnings[0].contains("--filter-hosts: leaving out ssh host h3:2"),
+        "{err}"
+    );
     // No host at all: a one-line error before any job, exit 255.
     let out = h
         .fanout(&d)

@@ -222,3 +222,62 @@ fn an_in_memory_input_gives_the_total_at_once() {
         .expect("run_started");
     assert!(!started.contains("\"total\""), "{started}");
 }
+
+/// A regular file is counted in the background (`input_counted`), as the jobs will take it:
+/// `-N 2` makes pairs, a `--header` line is no job; a pipe and `-X` (jobs filled by length)
+/// are not counted.
+#[test]
+fn a_file_input_is_counted_in_the_background_as_jobs() {
+    let dir = Dir::new();
+    let list = dir.write("list", "a\nb\nc\nd\ne\n");
+    let csv = dir.write("t.csv", "name,n\na,1\nb,2\nc,3\n");
+    // The count is a background task stopped with the run: each job lasts long enough for it.
+    let job = ["sh", "-c", "sleep 0.3"];
+    let counted = |before: &[&str], after: &[&str], stdin: Option<&std::path::Path>| {
+        let mut cmd = fanout_cmd();
+        cmd.args([
+            "--no-summary",
+            "--log-format",
+            "json",
+            "--log-level",
+            "debug",
+        ])
+        .args(before)
+        .args(job)
+        .args(after)
+        .current_dir(dir.path());
+        cmd.stdin(match stdin {
+            Some(p) => std::process::Stdio::from(std::fs::File::open(p).unwrap()),
+            None => std::process::Stdio::null(),
+        });
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{before:?} {after:?}: {out:?}");
+        let lines = json_lines(&String::from_utf8_lossy(&out.stderr));
+        let c = events(&lines, "input_counted");
+        c.first().map(|v| v["total"].as_u64().unwrap())
+    };
+    assert_eq!(counted(&[], &["::::", s(&list)], None), Some(5));
+    assert_eq!(counted(&["-a", s(&list)], &[], None), Some(5));
+    assert_eq!(counted(&[], &[], Some(&list)), Some(5), "stdin from a file");
+    assert_eq!(counted(&["-N", "2"], &["::::", s(&list)], None), Some(3));
+    let header = ["--header", ":", "--colsep", ","];
+    assert_eq!(
+        counted(&header, &["{name}", "::::", s(&csv)], None),
+        Some(3)
+    );
+    assert_eq!(counted(&["-X"], &["::::", s(&list)], None), None);
+    // A pipe cannot be counted without being read.
+    let out = fanout()
+        .args([
+            "--no-summary",
+            "--log-format",
+            "json",
+            "--log-level",
+            "debug",
+        ])
+        .args(job)
+        .write_stdin("a\nb\n")
+        .assert()
+        .success();
+    assert!(!stderr_of(&out).contains("input_counted"));
+}

@@ -1,12 +1,13 @@
 //! Helpers shared by the integration tests, one of each: the temporary directory and the
 //! command that runs fanout in it ([`Dir`], [`fanout`]), the pseudo-terminal runner
-//! ([`pty`]), the joblog reader ([`joblog`]), processes started in the background and waited
+//! ([`pty`]), a real screen to read (tmux, [`Screen`]), the joblog reader ([`joblog`]), processes started in the background and waited
 //! for with a bound ([`process`]), and the small readers below.
 
 mod dir;
 pub mod joblog;
 pub mod process;
 pub mod pty;
+pub mod screen;
 
 pub use dir::Dir;
 pub use joblog::{joblog_complete_rows, joblog_row, joblog_rows, joblog_seqs};
@@ -14,6 +15,7 @@ pub use process::{
     alive, finish, line_receiver, read_pid, signal, start, start_with, wait_bounded, wait_for_files,
 };
 pub use pty::{after_last_clear, terminal, under_pty, under_pty_env};
+pub use screen::Screen;
 
 use std::path::Path;
 use std::time::Duration;

@@ -36,9 +36,17 @@ pub fn under_pty_env(args: &str, env: &[(&str, &str)]) -> String {
     String::from_utf8_lossy(&reader.join().unwrap()).into_owned()
 }
 
-/// What a terminal line shows last: the text after its last clear-line code.
+/// What a terminal line shows last: the text after its last clear-line code, without the
+/// codes the bar's clear ends with (erase below, back to the line's start, wrapping on).
 pub fn after_last_clear(line: &str) -> &str {
-    line.rsplit("\x1b[2K").next().unwrap()
+    let mut rest = line.rsplit("\x1b[2K").next().unwrap();
+    while let Some(r) = ["\x1b[C", "\x1b[J", "\r", "\x1b[?7h"]
+        .iter()
+        .find_map(|p| rest.strip_prefix(p))
+    {
+        rest = r;
+    }
+    rest
 }
 
 /// A pseudo-terminal (util-linux `script`) that runs the shell command `inner`, with a clean
