@@ -453,3 +453,25 @@ fn slurm_without_a_configuration_is_refused() {
         .code(255);
     assert!(stderr_of(&out).contains("only applies to --slurm"));
 }
+
+/// `--pipe` blocks reach the steps' stdin (srun forwards its stdin to the step's one task).
+#[test]
+fn pipe_blocks_are_fed_to_the_steps() {
+    let _one = SLURM.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(_conf) = slurm_conf("pipe_blocks_are_fed_to_the_steps") else {
+        return;
+    };
+    let out = fanout()
+        .args(["--slurm", "-j", "2", "-k", "--pipe", "-N", "3"])
+        .arg("echo step=${SLURM_STEP_ID:-none} $(wc -l)")
+        .write_stdin((1..=9).map(|i| format!("{i}\n")).collect::<String>())
+        .assert()
+        .success();
+    let text = stdout_of(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}\n{}", stderr_of(&out));
+    for l in &lines {
+        assert!(l.starts_with("step=") && !l.contains("none"), "{text}");
+        assert!(l.ends_with(" 3"), "each step read its block of 3 lines: {text}");
+    }
+}
