@@ -16,6 +16,7 @@ use fanout::input::{Source, SourceKind};
 use fanout::report::options::{ProgressMode, ReportOptions, SummaryMode};
 use fanout::template::ShellMode;
 
+use super::args_gnucli::GnuArgs;
 use super::sources::split_sources;
 use super::usage::{above_zero, for_flag, log_filter};
 
@@ -56,6 +57,8 @@ pub struct Cli {
     #[arg(
         short = 'j',
         long = "jobs",
+        short_alias = 'P',
+        alias = "max-procs",
         env = "FANOUT_JOBS",
         value_name = "N",
         allow_hyphen_values = true
@@ -84,7 +87,7 @@ pub struct Cli {
     shell: bool,
 
     /// Print the commands that would run; run nothing
-    #[arg(long = "dry-run", env = "FANOUT_DRY_RUN")]
+    #[arg(long = "dry-run", alias = "dryrun", env = "FANOUT_DRY_RUN")]
     #[arg(help_heading = "Input and running")]
     dry_run: bool,
 
@@ -94,7 +97,7 @@ pub struct Cli {
     group: bool,
 
     /// Pass output through line by line as it comes
-    #[arg(long = "line-buffer", env = "FANOUT_LINE_BUFFER", overrides_with_all = ["group", "ungroup"])]
+    #[arg(long = "line-buffer", aliases = ["lb", "linebuffer"], env = "FANOUT_LINE_BUFFER", overrides_with_all = ["group", "ungroup"])]
     #[arg(help_heading = "Output")]
     line_buffer: bool,
 
@@ -136,7 +139,7 @@ pub struct Cli {
     timeout: Option<Duration>,
 
     /// Terminate sequence for timeouts and --halt now: SIGNAL,MS,... (GNU parallel's syntax)
-    #[arg(long, env = "FANOUT_TERMSEQ", value_name = "SEQ", default_value = "TERM,200,TERM,100,TERM,50,KILL,25", value_parser = TermSeq::parse)]
+    #[arg(long, alias = "term-seq", env = "FANOUT_TERMSEQ", value_name = "SEQ", default_value = "TERM,200,TERM,100,TERM,50,KILL,25", value_parser = TermSeq::parse)]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     termseq: TermSeq,
 
@@ -145,7 +148,8 @@ pub struct Cli {
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     slow: Option<Duration>,
 
-    /// Rerun a failed or timed-out job up to N more times
+    /// Run a failed or timed-out job up to N times in all (GNU parallel's meaning; 0 and 1:
+    /// once)
     #[arg(
         long,
         env = "FANOUT_RETRIES",
@@ -172,7 +176,7 @@ pub struct Cli {
     retry_max_delay: Duration,
 
     /// Stop early: never, soon,fail=N, now,fail=N, soon,fail=P%, now,success=N, now,done=N ...
-    #[arg(long, env = "FANOUT_HALT", value_name = "WHEN,WHAT=N", value_parser = HaltPolicy::parse, default_value = "never")]
+    #[arg(long, alias = "halt-on-error", env = "FANOUT_HALT", value_name = "WHEN,WHAT=N", value_parser = HaltPolicy::parse, default_value = "never")]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     halt: HaltPolicy,
 
@@ -182,7 +186,7 @@ pub struct Cli {
     grace: Duration,
 
     /// Write GNU parallel's joblog to FILE, a line per finished job
-    #[arg(long, env = "FANOUT_JOBLOG", value_name = "FILE")]
+    #[arg(long, alias = "jl", env = "FANOUT_JOBLOG", value_name = "FILE")]
     #[arg(help_heading = "Joblog and results")]
     joblog: Option<PathBuf>,
 
@@ -212,12 +216,18 @@ pub struct Cli {
     results_json: Option<PathBuf>,
 
     /// Write each job's stdout, stderr and exit status into files under DIR
-    #[arg(long = "results", env = "FANOUT_RESULTS", value_name = "DIR")]
+    #[arg(
+        long = "results",
+        alias = "res",
+        env = "FANOUT_RESULTS",
+        value_name = "DIR"
+    )]
     #[arg(help_heading = "Joblog and results")]
     results: Option<PathBuf>,
 
-    /// Show the progress bar even when stderr is not a terminal
-    #[arg(long, env = "FANOUT_PROGRESS", overrides_with = "no_progress")]
+    /// Show the progress bar (with its ETA) even when stderr is not a terminal (also GNU
+    /// parallel's --bar and --eta)
+    #[arg(long, aliases = ["bar", "eta"], env = "FANOUT_PROGRESS", overrides_with = "no_progress")]
     #[arg(help_heading = "Progress, logs and summary")]
     progress: bool,
 
@@ -266,8 +276,9 @@ pub struct Cli {
     #[arg(help_heading = "Progress, logs and summary")]
     pub verbose: u8,
 
-    /// Less output (-q: no summary, errors only; -qq: nothing)
-    #[arg(short, long, action = ArgAction::Count, env = "FANOUT_QUIET")]
+    /// Less output (once: no summary, errors only; twice: nothing). Not -q: that is GNU
+    /// parallel's --quote
+    #[arg(long, action = ArgAction::Count, env = "FANOUT_QUIET")]
     #[arg(help_heading = "Progress, logs and summary")]
     pub quiet: u8,
 
@@ -282,6 +293,9 @@ pub struct Cli {
 
     #[command(flatten)]
     ssh: super::args_ssh::SshArgs,
+
+    #[command(flatten)]
+    gnu: GnuArgs,
 
     /// COMMAND [ARGS...] then input sources: ::: ARGS, :::+ ARGS (linked), :::: FILES, ::::+ FILES
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
@@ -320,7 +334,8 @@ impl Cli {
             })?,
             None => cpus,
         };
-        let (command, mut sources) = split_sources(self.rest, !self.arg_file.is_empty())?;
+        let (command, mut sources) =
+            split_sources(self.rest, !self.arg_file.is_empty(), &self.gnu.separators())?;
         let reads_stdin = (sources.is_empty() && self.arg_file.is_empty())
             || self.arg_file.iter().any(|p| p.as_os_str() == "-")
             || sources
@@ -415,6 +430,7 @@ impl Cli {
             },
             sources,
             separator: if self.null { 0 } else { b'\n' },
+            input_filter: Default::default(),
             slots,
             output,
             keep_order: self.keep_order,
@@ -447,6 +463,7 @@ impl Cli {
         };
         self.cluster.apply(&mut config, self.jobs.is_some())?;
         self.template.apply(&mut config)?;
+        self.gnu.apply(&mut config)?;
         super::args_pipe::take_grouping(&mut config)?;
         if config.ssh.is_some() {
             if config.cluster.slurm.is_some() {

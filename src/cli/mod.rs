@@ -10,7 +10,10 @@ mod args_pipe;
 mod args_slurm;
 mod args_ssh;
 mod args_template;
+mod args_gnucli;
 mod env;
+mod parallel_env;
+mod refusals;
 mod sources;
 mod usage;
 

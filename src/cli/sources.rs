@@ -8,20 +8,25 @@ use fanout::input::{Source, SourceKind};
 
 /// Splits the trailing words into the command and the input sources at `:::`, `:::+`, `::::`
 /// and `::::+`. `after_arg_files`: `-a` files come first, so a leading `:::+` links to them.
+/// `seps`: the words for `:::` and `::::` (GNU parallel's `--arg-sep`, `--arg-file-sep`); the
+/// linked forms add a `+`.
 pub(super) fn split_sources(
     rest: Vec<OsString>,
     after_arg_files: bool,
+    seps: &(String, String),
 ) -> Result<(Vec<OsString>, Vec<Source>), String> {
+    let (args, files) = seps;
+    let (args_linked, files_linked) = (format!("{args}+"), format!("{files}+"));
     let mut command = Vec::new();
     let mut sources: Vec<Source> = Vec::new();
     // The separator that opened the current source: (files?, linked?).
     let mut current: Option<(bool, bool)> = None;
     for word in rest {
         let sep = match word.to_str() {
-            Some(":::") => Some((false, false)),
-            Some(":::+") => Some((false, true)),
-            Some("::::") => Some((true, false)),
-            Some("::::+") => Some((true, true)),
+            Some(w) if w == args => Some((false, false)),
+            Some(w) if w == args_linked => Some((false, true)),
+            Some(w) if w == files => Some((true, false)),
+            Some(w) if w == files_linked => Some((true, true)),
             _ => None,
         };
         match (sep, current) {
@@ -71,12 +76,16 @@ mod tests {
             .iter()
             .map(OsString::from)
             .collect();
-        let (cmd, src) = split_sources(words, false).unwrap();
+        let seps = (":::".to_string(), "::::".to_string());
+        let (cmd, src) = split_sources(words, false, &seps).unwrap();
         assert_eq!(cmd, ["echo", "{}"]);
         assert_eq!(src.len(), 3);
         assert!(src[1].linked);
         assert_eq!(src[2].kind, SourceKind::File("f".into()));
-        assert!(split_sources(vec![":::+".into(), "a".into()], false).is_err());
-        assert!(split_sources(vec![":::+".into(), "a".into()], true).is_ok());
+        assert!(split_sources(vec![":::+".into(), "a".into()], false, &seps).is_err());
+        assert!(split_sources(vec![":::+".into(), "a".into()], true, &seps).is_ok());
+        let gnu = (",,".to_string(), "//".to_string());
+        let (_, src) = split_sources(vec![",,".into(), "a".into()], false, &gnu).unwrap();
+        assert_eq!(src.len(), 1);
     }
 }

@@ -31,6 +31,8 @@ pub struct Config {
     pub grouping: Grouping,
     /// Input value separator: `\n`, or NUL with `-0`.
     pub separator: u8,
+    /// GNU parallel's reading rules: `-E`, `-r`, `--trim`, `--link` (default: none).
+    pub input_filter: crate::input::InputFilter,
     /// How many jobs run at once.
     pub slots: usize,
     /// How jobs' output is passed on (`--group`, `--line-buffer`, `-u`).
@@ -93,6 +95,7 @@ impl Default for Config {
             sources: Vec::new(),
             grouping: Grouping::default(),
             separator: b'\n',
+            input_filter: Default::default(),
             slots: default_slots(),
             output: OutputMode::Group,
             keep_order: false,

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::InputError;
+use super::filter::{InputFilter, Verdict};
 
 /// Yields the values of one source, without their separator, as raw bytes.
 pub(crate) struct LineReader {
@@ -12,6 +13,8 @@ pub(crate) struct LineReader {
     path: PathBuf,
     separator: u8,
     done: bool,
+    /// `-E`, `-r`, `--trim` (the default keeps every value as it is).
+    filter: InputFilter,
 }
 
 impl LineReader {
@@ -46,7 +49,14 @@ impl LineReader {
             path: path.to_owned(),
             separator,
             done: false,
+            filter: InputFilter::default(),
         })
+    }
+
+    /// Reads the values by `filter`'s rules.
+    pub fn filtered(mut self, filter: InputFilter) -> LineReader {
+        self.filter = filter;
+        self
     }
 }
 
@@ -61,6 +71,25 @@ impl Iterator for LineReader {
     type Item = Result<Vec<u8>, InputError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.read_value()? {
+                Ok(v) => match self.filter.judge(v) {
+                    Verdict::Keep(v) => return Some(Ok(v)),
+                    Verdict::Skip => continue,
+                    Verdict::End => {
+                        self.done = true;
+                        return None;
+                    }
+                },
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+impl LineReader {
+    /// The next value as it is in the source.
+    fn read_value(&mut self) -> Option<Result<Vec<u8>, InputError>> {
         if self.done {
             return None;
         }

@@ -85,7 +85,12 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
             ),
         ),
         None => {
-            let (input, names) = ArgStream::open_columns(&config.sources, config.separator, g)?;
+            let (input, names) = ArgStream::open_columns(
+                &config.sources,
+                config.separator,
+                g,
+                &config.input_filter,
+            )?;
             (input, names, None)
         }
     };

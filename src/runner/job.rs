@@ -136,7 +136,7 @@ pub(crate) async fn run_job(
         }
         let retry = !fin.record.outcome.is_success()
             && !matches!(fin.record.outcome, JobOutcome::Cancelled { .. })
-            && attempt <= shared.config.retry.retries
+            && attempt < shared.config.retry.retries
             && shared.cancel.reason().is_none();
         if !retry {
             shared

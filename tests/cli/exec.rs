@@ -212,7 +212,7 @@ fn a_directory_as_the_program_says_so() {
     let dir = Dir::new();
     let log = dir.join("log");
     let out = fanout()
-        .args(["-q", "--joblog", s(&log), s(dir.path()), ":::", "a"])
+        .args(["--quiet", "--joblog", s(&log), s(dir.path()), ":::", "a"])
         .assert()
         .code(1);
     let err = stderr_of(&out);
@@ -281,7 +281,7 @@ fn exit_code_counts_failed_jobs_up_to_101() {
 fn a_halt_on_success_exits_0() {
     fanout()
         .args([
-            "-q",
+            "--quiet",
             "-j1",
             "--halt",
             "now,success=1",
@@ -294,13 +294,13 @@ fn a_halt_on_success_exits_0() {
         .assert()
         .code(0);
     fanout()
-        .args(["-q", "-j1", "--halt", "soon,success=2", "exit {}"])
+        .args(["--quiet", "-j1", "--halt", "soon,success=2", "exit {}"])
         .args([":::", "3", "0", "4", "0", "5"])
         .assert()
         .code(0);
     fanout()
         .args([
-            "-q",
+            "--quiet",
             "-j1",
             "--halt",
             "now,done=2",

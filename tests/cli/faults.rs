@@ -231,13 +231,13 @@ fn retries_rerun_failed_and_timed_out_jobs() {
     script(&job, "echo x >> \"$1\"; [ \"$(wc -l < \"$1\")\" -ge 3 ]");
     let a = dir.path().join("a");
     fanout()
-        .args(["--no-summary", "--retries", "2", s(&job), ":::", s(&a)])
+        .args(["--no-summary", "--retries", "3", s(&job), ":::", s(&a)])
         .assert()
         .success();
     assert_eq!(lines_of(&a).len(), 3);
     let b = dir.path().join("b");
     fanout()
-        .args(["--no-summary", "--retries", "1", s(&job), ":::", s(&b)])
+        .args(["--no-summary", "--retries", "2", s(&job), ":::", s(&b)])
         .assert()
         .code(1);
     assert_eq!(lines_of(&b).len(), 2);
@@ -250,7 +250,7 @@ fn retries_rerun_failed_and_timed_out_jobs() {
         .args([
             "--no-summary",
             "--retries",
-            "2",
+            "3",
             "--timeout",
             "0.3",
             s(&slow),
@@ -276,7 +276,7 @@ fn retry_delays_back_off_up_to_the_cap() {
     let run = |name: &str, extra: &[&str]| {
         let f = dir.path().join(name);
         fanout()
-            .args(["--no-summary", "--retries", "3"])
+            .args(["--no-summary", "--retries", "4"])
             .args(extra)
             .args([s(&job), ":::", s(&f)])
             .assert()

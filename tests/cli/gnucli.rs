@@ -1,0 +1,278 @@
+//! GNU parallel's command lines as its users type them: the shell rule (a template with shell
+//! syntax or a builtin runs in sh, as GNU parallel runs it; exported bash functions in bash),
+//! GNU parallel's aliases and input options (-P, --lb, --dryrun, --link, -d, -r, -E, --trim,
+//! --arg-sep, $PARALLEL, -q), --retries counting attempts, and refusals that say what to do.
+
+use crate::util::*;
+
+/// fanout's stdout and exit code for `args` (no summary), run in `dir`.
+fn run_in(dir: &Dir, args: &[&str]) -> (String, i32) {
+    let out = dir.fanout().arg("--no-summary").args(args).assert();
+    let code = out.get_output().status.code().unwrap_or(-1);
+    (stdout_of(&out), code)
+}
+
+fn run(args: &[&str]) -> (String, i32) {
+    run_in(&Dir::new(), args)
+}
+
+#[test]
+fn shell_syntax_in_any_word_runs_the_line_in_sh_as_gnu_parallel() {
+    // The tutorial's --halt example: `echo {}\; exit {}` is two commands.
+    let (out, code) = run(&[
+        "-j1",
+        "-k",
+        "--halt",
+        "now,fail=1",
+        "echo",
+        "{};",
+        "exit",
+        "{}",
+    ]
+    .iter()
+    .copied()
+    .chain([":::", "0", "3", "4"])
+    .collect::<Vec<_>>());
+    assert_eq!((out.as_str(), code), ("0\n3\n", 3));
+    // `$VAR` is expanded by the shell, a value never is.
+    let out = dir_with_var(&["-k", "echo", "$FANOUT_TEST_VAR", "{}", ":::", "$HOME"]);
+    assert_eq!(out, "set $HOME\n");
+    // The quoting idiom of the tutorial.
+    let (out, _) = run(&[
+        "-k",
+        "perl",
+        "-e",
+        "'print \"@ARGV\\n\"'",
+        ":::",
+        "This",
+        "works",
+    ]);
+    assert_eq!(out, "This\nworks\n");
+    // With shell syntax in the line (`[`), a word with a space is split, as GNU parallel does.
+    let (out, _) = run(&["-k", "printf", "[%s]", "a b", ":::", "x"]);
+    assert_eq!(out, "[a][b][x]");
+}
+
+fn dir_with_var(args: &[&str]) -> String {
+    let dir = Dir::new();
+    let out = dir
+        .fanout()
+        .env("FANOUT_TEST_VAR", "set")
+        .arg("--no-summary")
+        .args(args)
+        .assert()
+        .success();
+    stdout_of(&out)
+}
+
+#[test]
+fn a_redirection_word_writes_the_file() {
+    let dir = Dir::new();
+    dir.write("in.txt", "hello\n");
+    let (_, code) = run_in(&dir, &["cat", "{}", ">{.}.out", ":::", "in.txt"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("in.out")).unwrap(),
+        "hello\n"
+    );
+}
+
+#[test]
+fn builtins_run_in_the_shell_with_their_words_quoted() {
+    let (out, code) = run(&["-k", "exit", ":::", "0", "3"]);
+    assert_eq!((out.as_str(), code), ("", 1));
+    let (out, code) = run(&["-k", "cd", "{}", "&&", "pwd", ":::", "/"]);
+    assert_eq!((out.as_str(), code), ("/\n", 0));
+    // Quoted: a value is one word even for a builtin.
+    let dir = Dir::new();
+    std::fs::create_dir(dir.join("a b")).unwrap();
+    let out = dir
+        .fanout()
+        .args(["--no-summary", "--dry-run", "cd", "{}", ":::", "a b"])
+        .assert()
+        .success();
+    assert_eq!(stdout_of(&out), "cd 'a b'\n");
+}
+
+#[test]
+fn an_exported_bash_function_runs_in_bash() {
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            "f() { echo \"fn $1\"; }; export -f f; \"$0\" --no-summary -k f ::: a b",
+        ])
+        .arg(fanout_path())
+        .env_remove("FANOUT_QUOTE")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "fn a\nfn b\n");
+    assert!(out.status.success());
+}
+
+#[test]
+fn quote_keeps_every_word_one_argument() {
+    let (out, _) = run(&["-q", "-k", "printf", "[%s]", "a b", "$X", ":::", "x"]);
+    assert_eq!(out, "[a b][$X][x]");
+    let (out, _) = run(&["--quote", "-k", "echo", "a|b", ":::", "x"]);
+    assert_eq!(out, "a|b x\n");
+}
+
+#[test]
+fn gnu_aliases_mean_what_they_mean_there() {
+    let (out, _) = run(&["-P", "1", "echo", "{%}", ":::", "a", "b"]);
+    assert_eq!(out, "1\n1\n");
+    let (out, _) = run(&["--max-procs", "1", "echo", "{%}", ":::", "a"]);
+    assert_eq!(out, "1\n");
+    let (out, _) = run(&["--dryrun", "echo", "{}", ":::", "a"]);
+    assert_eq!(out, "echo a\n");
+    for lb in ["--lb", "--linebuffer"] {
+        assert_eq!(run(&[lb, "echo", ":::", "a"]).0, "a\n");
+    }
+    for quiet in ["--will-cite", "--no-notice", "--silent", "--bar", "--eta"] {
+        assert_eq!(
+            run(&[quiet, "echo", ":::", "a"]),
+            ("a\n".into(), 0),
+            "{quiet}"
+        );
+    }
+    let (out, code) = run(&[
+        "-j1",
+        "--halt-on-error",
+        "2",
+        "exit",
+        "{}",
+        ":::",
+        "0",
+        "5",
+        "0",
+    ]);
+    assert_eq!((out.as_str(), code), ("", 5));
+    let dir = Dir::new();
+    run_in(&dir, &["--jl", "log", "--res", "out", "echo", ":::", "a"]);
+    assert!(dir.join("log").exists() && dir.join("out").is_dir());
+}
+
+#[test]
+fn link_wraps_the_shorter_sources() {
+    let (out, _) = run(&[
+        "-k", "--link", "echo", ":::", "A", "B", "C", "D", "E", ":::", "F", "G",
+    ]);
+    assert_eq!(out, "A F\nB G\nC F\nD G\nE F\n");
+    let (out, _) = run(&["-k", "--xapply", "echo", ":::", "A", "B", ":::", "1", "2"]);
+    assert_eq!(out, "A 1\nB 2\n");
+}
+
+#[test]
+fn separators_delimiters_and_end_of_file() {
+    let (out, _) = run(&["-k", "--arg-sep", ",,", "echo", ",,", "A", "B"]);
+    assert_eq!(out, "A\nB\n");
+    let dir = Dir::new();
+    dir.write("f", "x\ny\n");
+    let (out, _) = run_in(&dir, &["-k", "--arg-file-sep", "//", "echo", "//", "f"]);
+    assert_eq!(out, "x\ny\n");
+    dir.write("d", "a_b_c_");
+    let (out, _) = run_in(&dir, &["-k", "-d", "_", "echo", "::::", "d"]);
+    assert_eq!(out, "a\nb\nc\n");
+    dir.write("z", "a\0b\0");
+    let (out, _) = run_in(&dir, &["-k", "-d", "\\0", "echo", "::::", "z"]);
+    assert_eq!(out, "a\nb\n");
+    let (out, _) = run(&["-k", "-E", "stop", "echo", ":::", "A", "stop", "B"]);
+    assert_eq!(out, "A\n");
+    dir.write("e", "1\n\n  \n2\n");
+    let (out, _) = run_in(&dir, &["-k", "-r", "echo", "::::", "e"]);
+    assert_eq!(out, "1\n2\n");
+    let (out, _) = run(&["-k", "--trim", "lr", "echo", "x{}x", ":::", " a "]);
+    assert_eq!(out, "xax\n");
+    let (out, _) = run(&["-k", "--trim", "l", "echo", "x{}x", ":::", " a "]);
+    assert_eq!(out, "xa x\n");
+    let out = fanout().args(["-d", "||", "echo"]).assert().code(255);
+    assert!(stderr_of(&out).contains("not one character"));
+}
+
+#[test]
+fn parallel_variable_gives_default_options() {
+    let dir = Dir::new();
+    let out = dir
+        .fanout()
+        .env("PARALLEL", "-k --tag")
+        .args(["--no-summary", "echo", ":::", "a", "b"])
+        .assert()
+        .success();
+    assert_eq!(stdout_of(&out), "a\ta\nb\tb\n");
+    // The command line and FANOUT_* win over $PARALLEL.
+    let out = dir
+        .fanout()
+        .env("PARALLEL", "-j3 --tagstring x")
+        .env("FANOUT_JOBS", "1")
+        .args([
+            "--no-summary",
+            "--tagstring",
+            "y",
+            "echo",
+            "{%}",
+            ":::",
+            "a",
+            "b",
+        ])
+        .assert()
+        .success();
+    assert_eq!(stdout_of(&out), "y\t1\ny\t1\n");
+    let out = dir
+        .fanout()
+        .env("PARALLEL", "-k echo")
+        .args(["echo", ":::", "a"])
+        .assert()
+        .code(255);
+    assert!(stderr_of(&out).contains("$PARALLEL holds more than options"));
+}
+
+#[test]
+fn retries_counts_every_attempt_as_gnu_parallel() {
+    for (n, want) in [("0", 1), ("1", 1), ("3", 3)] {
+        let dir = Dir::new();
+        let (_, code) = run_in(
+            &dir,
+            &["--retries", n, "echo x >> tries; exit 1", ":::", "a"],
+        );
+        assert_eq!(code, 1);
+        let tries = std::fs::read_to_string(dir.join("tries")).unwrap();
+        assert_eq!(tries.lines().count(), want, "--retries {n}");
+    }
+}
+
+#[test]
+fn a_gnu_option_fanout_lacks_is_refused_with_what_to_do() {
+    for (args, says) in [
+        (
+            &["-N2", "echo"][..],
+            "-N is not supported; fanout runs one job per input value",
+        ),
+        (
+            &["--colsep", ",", "echo"],
+            "--colsep is not supported; split columns",
+        ),
+        (
+            &["--nice", "5", "echo"],
+            "--nice is not supported; run fanout itself under nice",
+        ),
+        (&["--pipe", "wc"], "--pipe is not supported;"),
+        (
+            &["--shuf", "echo"],
+            "--shuf is not supported; shuffle the input first",
+        ),
+        (&["--delay", "1", "echo"], "--delay is not supported;"),
+    ] {
+        let out = fanout().args(args).assert().code(255);
+        let err = stderr_of(&out);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(!err.contains("to pass"), "{err}");
+    }
+    // An unknown option gets clap's suggestion only for a likely typo.
+    let err = stderr_of(&fanout().args(["--keep-ordr", "echo"]).assert().code(255));
+    assert!(err.contains("'--keep-order'"), "{err}");
+    let err = stderr_of(&fanout().args(["--unicorn", "echo"]).assert().code(255));
+    assert!(!err.contains("similar"), "{err}");
+    let err = stderr_of(&fanout().args(["-Z", "echo"]).assert().code(255));
+    assert!(!err.contains("to pass"), "{err}");
+}
