@@ -6,11 +6,11 @@
 //! sibling. This file only re-exports what `main.rs` and `logging.rs` call.
 
 mod args;
+mod args_gnucli;
 mod args_pipe;
 mod args_slurm;
 mod args_ssh;
 mod args_template;
-mod args_gnucli;
 mod env;
 mod parallel_env;
 mod refusals;

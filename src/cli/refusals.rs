@@ -7,86 +7,36 @@
 pub(super) const REFUSED: &[(&[&str], &str)] = &[
     // Several arguments per job, replacement strings, columns.
     (
-        &["-N", "--max-args", "--max-replace-args", "-n"],
-        "fanout runs one job per input value (or per combination of the ::: sources)",
+        &["-x", "--exit"],
+        "fanout never splits a command line that is too long: it refuses it before anything runs",
     ),
     (
-        &["-X", "-m", "--xargs"],
-        "fanout runs one job per input value; to pass many values to one command, use xargs",
+        &["--replace", "-i"],
+        "use -I STR (GNU parallel's -i is -I {})",
     ),
     (
-        &["-L", "--max-lines", "-l"],
-        "fanout reads one value per line",
-    ),
-    (
-        &["-s", "--max-chars", "-x", "--exit"],
-        "fanout runs one job per input value",
-    ),
-    (
-        &[
-            "-I",
-            "--replace",
-            "-i",
-            "--extensionreplace",
-            "--er",
-            "--basenamereplace",
-            "--bnr",
-            "--dirnamereplace",
-            "--dnr",
-            "--basenameextensionreplace",
-            "--bner",
-            "--seqreplace",
-            "--slotreplace",
-            "--parens",
-        ],
-        "use the standard replacement strings {} {.} {/} {//} {/.} {#} {%}",
-    ),
-    (
-        &["--plus", "--rpl"],
-        "use the standard replacement strings {} {.} {/} {//} {/.} {#} {%}, or a shell word (`fanout 'echo ${0%.gz}' ...`)",
-    ),
-    (
-        &["--colsep", "-C", "--header", "--csv"],
-        "split columns into sources yourself (`cut -f1 t > a; cut -f2 t > b; fanout cmd :::: a ::::+ b`)",
+        &["--parens"],
+        "use --rpl 'TAG perl-expr' for a replacement string of your own",
     ),
     // Input on the jobs' stdin.
     (
         &[
-            "--pipe",
-            "--spreadstdin",
-            "--pipepart",
-            "--pipe-part",
-            "--block",
-            "--block-size",
             "--block-timeout",
             "--bt",
-            "--recend",
-            "--recstart",
-            "--regexp",
             "--remove-rec-sep",
             "--removerecsep",
             "--rrs",
-            "--roundrobin",
-            "--round-robin",
             "--round",
-            "--cat",
-            "--fifo",
         ],
-        "fanout passes input values as arguments, not on stdin: split the input first (`split -l N`) and run one job per piece",
+        "use --pipe with --block, --recend/--recstart and --roundrobin",
     ),
     // Remote hosts.
     (
         &[
-            "-S",
-            "--sshlogin",
-            "--slf",
-            "--sshloginfile",
-            "--ssh",
             "--ssh-delay",
             "--sshdelay",
             "--controlmaster",
             "-M",
-            "--env",
             "--transfer",
             "--transferfile",
             "--tf",
@@ -104,11 +54,7 @@ pub(super) const REFUSED: &[(&[&str], &str)] = &[
             "--hgrp",
             "--rsync-opts",
         ],
-        "fanout runs jobs on this machine only; run a remote command with ssh in the template (`fanout ssh HOST cmd {} ::: ...`)",
-    ),
-    (
-        &["--slurm", "--shard"],
-        "fanout runs jobs on this machine only",
+        "with -S/--sshlogin fanout runs the command on the host (one ControlMaster per host); copy files with rsync or scp in the command",
     ),
     // Running and scheduling.
     (
@@ -253,9 +199,10 @@ mod tests {
 
     #[test]
     fn finds_every_spelling() {
-        assert!(refusal("--colsep").unwrap().starts_with("--colsep is"));
-        assert!(refusal("--colsep=,").unwrap().starts_with("--colsep is"));
-        assert!(refusal("-N0").unwrap().starts_with("-N is"));
+        assert!(refusal("--tmux").unwrap().starts_with("--tmux is"));
+        assert!(refusal("--tmux=x").unwrap().starts_with("--tmux is"));
+        assert!(refusal("-x").unwrap().starts_with("-x is"));
+        assert!(refusal("--delay=2").unwrap().starts_with("--delay is"));
         assert!(refusal("--keep-ordr").is_none());
     }
 

@@ -200,7 +200,10 @@ impl ArgStream {
                         SourceKind::Args(_) => Vec::new(),
                     })
                     .collect();
-                (ArgStream::open_inner(sources, separator, false, filter)?.0, names)
+                (
+                    ArgStream::open_inner(sources, separator, false, filter)?.0,
+                    names,
+                )
             }
             Some(_) => {
                 let (stream, firsts) = ArgStream::open_inner(sources, separator, true, filter)?;
@@ -333,7 +336,6 @@ impl Combined {
         }
         total.saturating_sub(passed)
     }
-
 }
 
 /// A run's length: its shortest source, or its longest when shorter ones wrap.

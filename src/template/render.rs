@@ -385,7 +385,6 @@ impl Template {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,9 @@ const HOSTILE: [&str; 6] = [
 #[test]
 fn values_reach_the_program_untouched_without_a_shell() {
     let mut cmd = fanout();
-    cmd.args(["--no-summary", "-k", "printf", "[%s]\\n", "{}", ":::"])
+    // -q: `[%s]\n` holds shell syntax (a backslash, a glob), which GNU parallel's shell
+    // would read; -q keeps every word one argument, as GNU parallel's -q does.
+    cmd.args(["--no-summary", "-k", "-q", "printf", "[%s]\\n", "{}", ":::"])
         .args(HOSTILE);
     let out = cmd.assert().success();
     let expected: String = HOSTILE.iter().map(|v| format!("[{v}]\n")).collect();
@@ -72,7 +74,7 @@ fn bash_only_operators_are_refused_with_the_portable_spelling() {
 fn non_utf8_arguments_and_output_pass_byte_for_byte() {
     let arg = std::ffi::OsStr::from_bytes(b"\xff\xfe-\x80");
     let out = fanout()
-        .args(["--no-summary", "printf", "%s\\000\\377"])
+        .args(["--no-summary", "-q", "printf", "%s\\000\\377"])
         .arg(":::")
         .arg(arg)
         .assert()

@@ -196,7 +196,7 @@ fn retries_count_attempts_and_mark_jobs_that_passed_on_a_retry() {
         command: vec![job.clone().into_os_string()],
         slots: 2,
         retry: RetryPolicy {
-            retries: 2,
+            retries: 3,
             ..RetryPolicy::default()
         },
         ..Config::default()

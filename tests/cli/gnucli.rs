@@ -244,18 +244,18 @@ fn retries_counts_every_attempt_as_gnu_parallel() {
 fn a_gnu_option_fanout_lacks_is_refused_with_what_to_do() {
     for (args, says) in [
         (
-            &["-N2", "echo"][..],
-            "-N is not supported; fanout runs one job per input value",
+            &["-x", "echo"][..],
+            "-x is not supported; fanout never splits",
         ),
         (
-            &["--colsep", ",", "echo"],
-            "--colsep is not supported; split columns",
+            &["--tmux", "echo"],
+            "--tmux is not supported; fanout jobs get stdin from /dev/null",
         ),
         (
             &["--nice", "5", "echo"],
             "--nice is not supported; run fanout itself under nice",
         ),
-        (&["--pipe", "wc"], "--pipe is not supported;"),
+        (&["--transfer", "wc"], "--transfer is not supported;"),
         (
             &["--shuf", "echo"],
             "--shuf is not supported; shuffle the input first",
