@@ -31,16 +31,12 @@ pub(super) fn split_sources(
         };
         match (sep, current) {
             (Some((files, linked)), _) => {
-                if linked && sources.is_empty() && !after_arg_files {
-                    return Err(format!(
-                        "`{}` links to the input source before it, but there is none: use ::: or :::: first",
-                        word.to_string_lossy()
-                    ));
-                }
+                // A leading `:::+`/`::::+` has nothing to link to: its first source stands
+                // alone, as in GNU parallel (`::::+ a b` still zips a and b).
                 if !files {
                     sources.push(Source {
                         kind: SourceKind::Args(Vec::new()),
-                        linked,
+                        linked: linked && (!sources.is_empty() || after_arg_files),
                     });
                 }
                 current = Some((files, linked));
@@ -50,7 +46,7 @@ pub(super) fn split_sources(
                 kind: SourceKind::File(PathBuf::from(word)),
                 // Every file after `::::+` is linked to the source before it, as in GNU parallel
                 // (`:::: a ::::+ b c` zips a, b and c).
-                linked,
+                linked: linked && (!sources.is_empty() || after_arg_files),
             }),
             (None, Some((false, _))) => {
                 if let Some(Source {

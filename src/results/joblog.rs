@@ -387,7 +387,12 @@ fn line(r: &JobRecord) -> Vec<u8> {
         .start
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let exitval = r.outcome.exit_code().unwrap_or(-1);
+    // GNU parallel's values: a job a signal killed has Exitval 0 (Signal says which), one
+    // killed because it timed out -1.
+    let exitval = match r.outcome {
+        JobOutcome::Signaled { .. } => 0,
+        o => o.exit_code().unwrap_or(-1),
+    };
     let signal = r.outcome.signal().unwrap_or(0);
     let mut out = format!(
         "{}\t{}\t{:.3}\t{:.3}\t0\t{}\t{}\t{}\t",
