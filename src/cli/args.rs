@@ -4,6 +4,7 @@
 //! `usage` (value checks) and `sources`; how the environment is read is `env`'s business.
 
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -185,7 +186,7 @@ pub struct Cli {
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     grace: Duration,
 
-    /// Write GNU parallel's joblog to FILE, a line per finished job
+    /// Write GNU parallel's joblog to FILE, a line per finished job (+FILE: add to it)
     #[arg(long, alias = "jl", env = "FANOUT_JOBLOG", value_name = "FILE")]
     #[arg(help_heading = "Joblog and results")]
     joblog: Option<PathBuf>,
@@ -408,8 +409,18 @@ impl Cli {
                 d.display()
             ));
         }
+        // GNU parallel's `--joblog +FILE`: append (write `./+FILE` for a file named so).
+        let (joblog, joblog_append) = match self.joblog {
+            Some(p) => match p.as_os_str().as_bytes().strip_prefix(b"+") {
+                Some(rest) if !rest.is_empty() => {
+                    (Some(PathBuf::from(std::ffi::OsStr::from_bytes(rest))), true)
+                }
+                _ => (Some(p), false),
+            },
+            None => (None, false),
+        };
         if let Some(p) = &self.results_json
-            && self.joblog.as_ref() == Some(p)
+            && joblog.as_ref() == Some(p)
         {
             return Err(format!(
                 "`{}` is both the joblog and the --results-json file: give them different paths",
@@ -448,7 +459,8 @@ impl Cli {
             },
             halt: self.halt,
             grace: self.grace,
-            joblog: self.joblog,
+            joblog,
+            joblog_append,
             resume,
             resume_force: self.resume_force,
             capture,

@@ -59,6 +59,9 @@ pub struct Config {
     pub grace: Duration,
     /// The file a line per finished job is written to (`--joblog`).
     pub joblog: Option<PathBuf>,
+    /// Add to the joblog rather than start it afresh (GNU parallel's `--joblog +FILE`): its
+    /// lines are kept, no job is skipped.
+    pub joblog_append: bool,
     /// Which jobs already in the joblog are skipped (`--resume`, `--resume-failed`).
     pub resume: ResumeMode,
     /// Resume without checking that each job in the joblog renders to the command it ran then
@@ -109,6 +112,7 @@ impl Default for Config {
             halt: HaltPolicy::default(),
             grace: Duration::from_secs(5),
             joblog: None,
+            joblog_append: false,
             resume: ResumeMode::Off,
             resume_force: false,
             capture: false,

@@ -41,6 +41,8 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
         }
     }
     let resume = config.resume != ResumeMode::Off;
+    // `--joblog +FILE` keeps the lines there as resuming does, but skips none.
+    let keep = resume || config.joblog_append;
     // The joblog is locked before it is read or truncated, so a second run on it stops here,
     // before it touches it.
     let mut marker = None;
@@ -59,7 +61,7 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
             if claim_local {
                 marker = claim_joblog(path)?;
             }
-            let done = if resume {
+            let done = if keep {
                 file.read_done()?
             } else {
                 Done::default()
@@ -150,7 +152,7 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
     let skip = Skip::new(skip, config.cluster.shard);
     // Truncated or cut only now that everything else is known to be right.
     let joblog = match file {
-        Some(f) => Some(f.start(resume.then_some(done.valid))?),
+        Some(f) => Some(f.start(keep.then_some(done.valid))?),
         None => None,
     };
     Ok(Parts {

@@ -276,3 +276,39 @@ fn a_gnu_option_fanout_lacks_is_refused_with_what_to_do() {
     let err = stderr_of(&fanout().args(["-Z", "echo"]).assert().code(255));
     assert!(!err.contains("to pass"), "{err}");
 }
+
+#[test]
+fn a_leading_linked_separator_has_nothing_to_link_to() {
+    // GNU parallel: `::::+ a b` zips a and b; `:::+ x y ::: 1 2` is a plain product.
+    let dir = Dir::new();
+    dir.write("a", "A\nB\n");
+    dir.write("b", "1\n2\n");
+    let (out, code) = run_in(&dir, &["-k", "echo", "::::+", "a", "b"]);
+    assert_eq!((out.as_str(), code), ("A 1\nB 2\n", 0));
+    let (out, _) = run(&["-k", "echo", ":::+", "x", "y", ":::", "1"]);
+    assert_eq!(out, "x 1\ny 1\n");
+}
+
+#[test]
+fn the_joblog_writes_signals_as_gnu_parallel_and_plus_appends() {
+    let dir = Dir::new();
+    run_in(&dir, &["--joblog", "log", "echo", ":::", "a"]);
+    // `+log`: the lines there are kept and nothing is skipped (seq 1 runs again).
+    let (out, _) = run_in(&dir, &["--joblog", "+log", "echo", ":::", "b"]);
+    assert_eq!(out, "b\n");
+    // A job killed by a signal: Exitval 0, the signal in Signal (GNU parallel's columns).
+    run_in(&dir, &["--joblog", "+log", "kill -9 $$", ":::", "c"]);
+    let text = std::fs::read_to_string(dir.join("log")).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 4, "one header and three jobs: {text}");
+    assert_eq!(rows[0][0], "Seq");
+    let cols: Vec<(&str, &str, &str)> = rows[1..].iter().map(|r| (r[6], r[7], r[8])).collect();
+    assert_eq!(
+        cols,
+        [
+            ("0", "0", "echo a"),
+            ("0", "0", "echo b"),
+            ("0", "9", "kill -9 $$ c")
+        ]
+    );
+}
