@@ -409,6 +409,11 @@ impl Cli {
                 d.display()
             ));
         }
+        if self.joblog.as_deref() == Some(std::path::Path::new("-")) {
+            return Err(
+                "--joblog - (the joblog on stdout) is not supported: give a file, and read it after the run".into(),
+            );
+        }
         // GNU parallel's `--joblog +FILE`: append (write `./+FILE` for a file named so).
         let (joblog, joblog_append) = match self.joblog {
             Some(p) => match p.as_os_str().as_bytes().strip_prefix(b"+") {

@@ -116,6 +116,11 @@ pub(super) fn for_flag(flag: &str, value: &str, msg: String) -> String {
 /// `--timeout` and `--slow`: a duration above zero. Zero would end every job at once, or log
 /// a SLOW line in a busy loop; leaving the option out is how to turn them off.
 pub(super) fn above_zero(s: &str) -> Result<Duration, String> {
+    if s.trim_end().ends_with('%') {
+        return Err(format!(
+            "`{s}`: a percentage of the median runtime (GNU parallel's --timeout N%) is not supported; give a duration (e.g. 30s)"
+        ));
+    }
     let d = parse_duration(s)?;
     if d.is_zero() {
         return Err(format!(

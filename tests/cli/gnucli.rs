@@ -312,3 +312,22 @@ fn the_joblog_writes_signals_as_gnu_parallel_and_plus_appends() {
         ]
     );
 }
+
+#[test]
+fn forms_fanout_lacks_are_refused_before_anything_runs() {
+    let dir = Dir::new();
+    let out = dir
+        .fanout()
+        .args(["--joblog", "-", "touch", "ran", ":::", "a"])
+        .assert()
+        .code(255);
+    assert!(stderr_of(&out).contains("--joblog - (the joblog on stdout) is not supported"));
+    assert!(!dir.join("-").exists() && !dir.join("ran").exists());
+    let out = dir
+        .fanout()
+        .args(["--timeout", "200%", "touch", "ran", ":::", "a"])
+        .assert()
+        .code(255);
+    assert!(stderr_of(&out).contains("GNU parallel's --timeout N%) is not supported"));
+    assert!(!dir.join("ran").exists());
+}
