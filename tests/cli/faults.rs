@@ -384,7 +384,8 @@ fn halt_thresholds_count_failures_successes_and_percentages() {
     script(&job, "echo \"$2\" >> \"$1\"; exit \"$2\"");
     let cases: [(&str, &[&str], i32, usize); 5] = [
         ("soon,fail=2", &["0", "1", "0", "2", "0", "0"], 2, 4),
-        ("now,fail=50%", &["1", "0", "1", "0", "0", "0"], 2, 3),
+        // fail=P%: the exit code is the percentage that failed (GNU parallel): 2 of 3, 67.
+        ("now,fail=50%", &["1", "0", "1", "0", "0", "0"], 67, 3),
         // success=N met: 0, as GNU parallel, though a job failed before it.
         ("soon,success=2", &["1", "0", "0", "0", "0"], 0, 3),
         ("now,done=2", &["0", "0", "0", "0"], 0, 2),

@@ -331,3 +331,21 @@ fn forms_fanout_lacks_are_refused_before_anything_runs() {
     assert!(stderr_of(&out).contains("GNU parallel's --timeout N%) is not supported"));
     assert!(!dir.join("ran").exists());
 }
+
+#[test]
+fn halt_fail_percent_exits_with_the_percentage_that_failed() {
+    // GNU parallel: `--halt soon,fail=50% 'exit {}' ::: 0 1 0` exits 34 (1 of 3, rounded up).
+    let (_, code) = run(&[
+        "-j1",
+        "--halt",
+        "soon,fail=50%",
+        "exit {}",
+        ":::",
+        "0",
+        "1",
+        "0",
+    ]);
+    assert_eq!(code, 34);
+    let (_, code) = run(&["-j1", "--halt", "soon,fail=50%", "exit {}", ":::", "0", "0"]);
+    assert_eq!(code, 0);
+}
