@@ -464,6 +464,8 @@ impl Cli {
             },
             halt: self.halt,
             grace: self.grace,
+            delay: None,
+            shuffle: false,
             joblog,
             joblog_append,
             resume,

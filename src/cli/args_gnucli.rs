@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 
-use fanout::config::Config;
+use fanout::config::{Config, ResumeMode, parse_duration};
 use fanout::input::{InputFilter, Trim};
 use fanout::template::ShellMode;
 
@@ -91,6 +91,16 @@ pub struct GnuArgs {
     #[arg(long = "link", visible_alias = "xapply", env = "FANOUT_LINK")]
     #[arg(help_heading = "GNU parallel compatibility")]
     link: bool,
+
+    /// Wait at least DURATION between two job starts (e.g. 0.5, 2s)
+    #[arg(long = "delay", env = "FANOUT_DELAY", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(help_heading = "GNU parallel compatibility")]
+    delay: Option<std::time::Duration>,
+
+    /// Run the jobs in a random order (the input is read in full first)
+    #[arg(long = "shuf", env = "FANOUT_SHUF")]
+    #[arg(help_heading = "GNU parallel compatibility")]
+    shuf: bool,
 }
 
 impl GnuArgs {
@@ -114,6 +124,18 @@ impl GnuArgs {
         if self.quote {
             config.shell_mode = ShellMode::Quote;
         }
+        if self.shuf && config.resume != ResumeMode::Off {
+            return Err(
+                "--shuf gives the jobs other numbers on every run, so --resume cannot find them: drop one of them".into(),
+            );
+        }
+        if self.shuf && config.pipe.is_some() {
+            return Err(
+                "--shuf shuffles input values, --pipe reads blocks in order: drop --shuf".into(),
+            );
+        }
+        config.delay = self.delay.filter(|d| !d.is_zero());
+        config.shuffle = self.shuf;
         if let Some(d) = self.delimiter {
             config.separator = d;
         }

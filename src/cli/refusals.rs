@@ -58,14 +58,6 @@ pub(super) const REFUSED: &[(&[&str], &str)] = &[
     ),
     // Running and scheduling.
     (
-        &["--delay"],
-        "fanout starts jobs as slots free up; to space them out, end the command with a sleep or use -j 1",
-    ),
-    (
-        &["--shuf"],
-        "shuffle the input first (`shuf -e VALUES... | fanout CMD`, or `shuf FILE | fanout CMD`)",
-    ),
-    (
         &["--nice"],
         "run fanout itself under nice (`nice -n N fanout ...`): its jobs inherit the niceness",
     ),
@@ -202,7 +194,7 @@ mod tests {
         assert!(refusal("--tmux").unwrap().starts_with("--tmux is"));
         assert!(refusal("--tmux=x").unwrap().starts_with("--tmux is"));
         assert!(refusal("-x").unwrap().starts_with("-x is"));
-        assert!(refusal("--delay=2").unwrap().starts_with("--delay is"));
+        assert!(refusal("--nice=2").unwrap().starts_with("--nice is"));
         assert!(refusal("--keep-ordr").is_none());
     }
 

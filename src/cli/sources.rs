@@ -78,8 +78,11 @@ mod tests {
         assert_eq!(src.len(), 3);
         assert!(src[1].linked);
         assert_eq!(src[2].kind, SourceKind::File("f".into()));
-        assert!(split_sources(vec![":::+".into(), "a".into()], false, &seps).is_err());
-        assert!(split_sources(vec![":::+".into(), "a".into()], true, &seps).is_ok());
+        // A leading `:::+` has nothing to link to (GNU parallel); after `-a` it links to it.
+        let (_, src) = split_sources(vec![":::+".into(), "a".into()], false, &seps).unwrap();
+        assert!(!src[0].linked);
+        let (_, src) = split_sources(vec![":::+".into(), "a".into()], true, &seps).unwrap();
+        assert!(src[0].linked);
         let gnu = (",,".to_string(), "//".to_string());
         let (_, src) = split_sources(vec![",,".into(), "a".into()], false, &gnu).unwrap();
         assert_eq!(src.len(), 1);

@@ -57,6 +57,11 @@ pub struct Config {
     pub halt: HaltPolicy,
     /// How long jobs get to exit after a forwarded signal before they are killed.
     pub grace: Duration,
+    /// The least time between two job starts (`--delay`, GNU parallel's): spaces out the
+    /// starts when many jobs hit one server.
+    pub delay: Option<Duration>,
+    /// Run the jobs in a random order (`--shuf`): the input is read in full first.
+    pub shuffle: bool,
     /// The file a line per finished job is written to (`--joblog`).
     pub joblog: Option<PathBuf>,
     /// Add to the joblog rather than start it afresh (GNU parallel's `--joblog +FILE`): its
@@ -111,6 +116,8 @@ impl Default for Config {
             retry: RetryPolicy::default(),
             halt: HaltPolicy::default(),
             grace: Duration::from_secs(5),
+            delay: None,
+            shuffle: false,
             joblog: None,
             joblog_append: false,
             resume: ResumeMode::Off,

@@ -129,6 +129,11 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
             .then(|| Box::new(template.measure(g.max_chars, system_limit())) as Box<dyn Measure>);
         input = input.grouped(g, measure, config.slots);
     }
+    if config.shuffle {
+        let mut all = input.collect::<Result<Vec<_>, _>>()?;
+        shuffle(&mut all);
+        input = ArgStream::from_vec(all);
+    }
     if template.needs_total() || tag.as_ref().is_some_and(Template::needs_total) {
         // `total_jobs()` needs the count before the first job: the input is read in full, as
         // GNU parallel does.
@@ -164,4 +169,22 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
         marker,
         pipe,
     })
+}
+
+/// `--shuf`: a Fisher-Yates shuffle seeded from std's per-process random hasher keys (no
+/// random-number crate for one shuffle; the order need not be cryptographic).
+fn shuffle<T>(items: &mut [T]) {
+    use std::hash::{BuildHasher, Hasher};
+    let mut state = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        | 1;
+    for i in (1..items.len()).rev() {
+        // xorshift64
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let j = (state % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
 }

@@ -256,11 +256,7 @@ fn a_gnu_option_fanout_lacks_is_refused_with_what_to_do() {
             "--nice is not supported; run fanout itself under nice",
         ),
         (&["--transfer", "wc"], "--transfer is not supported;"),
-        (
-            &["--shuf", "echo"],
-            "--shuf is not supported; shuffle the input first",
-        ),
-        (&["--delay", "1", "echo"], "--delay is not supported;"),
+        (&["--files", "echo"], "--files is not supported;"),
     ] {
         let out = fanout().args(args).assert().code(255);
         let err = stderr_of(&out);
@@ -348,4 +344,54 @@ fn halt_fail_percent_exits_with_the_percentage_that_failed() {
     assert_eq!(code, 34);
     let (_, code) = run(&["-j1", "--halt", "soon,fail=50%", "exit {}", ":::", "0", "0"]);
     assert_eq!(code, 0);
+}
+
+#[test]
+fn delay_spaces_out_the_job_starts() {
+    let t0 = std::time::Instant::now();
+    let (out, code) = run(&[
+        "--delay",
+        "0.3",
+        "-j3",
+        "-k",
+        "date +%s.%N; : {}",
+        ":::",
+        "1",
+        "2",
+        "3",
+    ]);
+    assert_eq!(code, 0);
+    // The third start is at least two delays after the first.
+    assert!(t0.elapsed().as_secs_f64() >= 0.6, "{:?}", t0.elapsed());
+    let t: Vec<f64> = out.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(t.len(), 3, "{out}");
+    for w in t.windows(2) {
+        // Each job reads the clock a little after its start: allow for that, not for 0.3 s.
+        assert!(
+            w[1] - w[0] >= 0.15,
+            "starts {t:?} are much closer than --delay 0.3"
+        );
+    }
+}
+
+#[test]
+fn shuf_runs_every_job_once_in_some_order() {
+    let values: Vec<String> = (1..=40).map(|i| i.to_string()).collect();
+    let mut args = vec!["--shuf", "-j1", "echo", ":::"];
+    args.extend(values.iter().map(String::as_str));
+    let (out, code) = run(&args);
+    assert_eq!(code, 0);
+    let got: Vec<&str> = out.lines().collect();
+    let mut sorted: Vec<u32> = got.iter().map(|v| v.parse().unwrap()).collect();
+    sorted.sort();
+    assert_eq!(sorted, (1..=40).collect::<Vec<_>>());
+    // 40! orders: the input order comes out with probability 1/40!.
+    assert_ne!(got, values.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = stderr_of(
+        &fanout()
+            .args(["--shuf", "--resume", "--joblog", "x", "echo", ":::", "a"])
+            .assert()
+            .code(255),
+    );
+    assert!(err.contains("--shuf"), "{err}");
 }
