@@ -409,9 +409,11 @@ impl Cli {
                 d.display()
             ));
         }
-        if self.joblog.as_deref() == Some(std::path::Path::new("-")) {
+        if self.joblog.as_deref() == Some(std::path::Path::new("-"))
+            && (self.resume || self.resume_failed)
+        {
             return Err(
-                "--joblog - (the joblog on stdout) is not supported: give a file, and read it after the run".into(),
+                "--joblog - writes the joblog to stdout, where --resume cannot read it: give a file".into(),
             );
         }
         // GNU parallel's `--joblog +FILE`: append (write `./+FILE` for a file named so).

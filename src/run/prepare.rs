@@ -55,6 +55,8 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
             },
             None,
         ),
+        // `--joblog -`: on stdout, nothing to lock, claim or read.
+        Some(path) if path.as_os_str() == "-" => (Done::default(), Some(JoblogFile::stdout()?)),
         Some(path) => {
             let file = JoblogFile::open(path)?;
             // Claimed under the joblog's lock, before the joblog is read or touched.

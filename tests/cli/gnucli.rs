@@ -314,10 +314,10 @@ fn forms_fanout_lacks_are_refused_before_anything_runs() {
     let dir = Dir::new();
     let out = dir
         .fanout()
-        .args(["--joblog", "-", "touch", "ran", ":::", "a"])
+        .args(["--joblog", "-", "--resume", "touch", "ran", ":::", "a"])
         .assert()
         .code(255);
-    assert!(stderr_of(&out).contains("--joblog - (the joblog on stdout) is not supported"));
+    assert!(stderr_of(&out).contains("--joblog - writes the joblog to stdout"));
     assert!(!dir.join("-").exists() && !dir.join("ran").exists());
     let out = dir
         .fanout()
@@ -394,4 +394,30 @@ fn shuf_runs_every_job_once_in_some_order() {
             .code(255),
     );
     assert!(err.contains("--shuf"), "{err}");
+}
+
+#[test]
+fn joblog_dash_writes_the_joblog_on_stdout() {
+    let dir = Dir::new();
+    let (out, code) = run_in(
+        &dir,
+        &["-j1", "-k", "--joblog", "-", "echo", ":::", "a", "b"],
+    );
+    assert_eq!(code, 0);
+    assert!(!dir.join("-").exists(), "no file named -");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("Seq\tHost\t"), "{out}");
+    // Each job's line is written the moment it ends, before its output is printed.
+    let rows: Vec<(&str, &str)> = lines[1..]
+        .iter()
+        .map(|l| match l.split('\t').collect::<Vec<_>>().as_slice() {
+            [seq, .., cmd] => (*seq, *cmd),
+            _ => ("", *l),
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [("1", "echo a"), ("", "a"), ("2", "echo b"), ("", "b")],
+        "{out}"
+    );
 }
