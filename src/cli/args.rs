@@ -470,6 +470,7 @@ impl Cli {
             shuffle: false,
             joblog,
             joblog_append,
+            retry_failed: false,
             resume,
             resume_force: self.resume_force,
             capture,
@@ -507,7 +508,9 @@ impl Cli {
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             json_logs_on_stderr: self.log_format == LogFormat::Json && self.log_file.is_none(),
             json_logs: self.log_format == LogFormat::Json,
-            input_from_terminal: reads_stdin && std::io::IsTerminal::is_terminal(&std::io::stdin()),
+            input_from_terminal: reads_stdin
+                && !config.retry_failed
+                && std::io::IsTerminal::is_terminal(&std::io::stdin()),
             verbose: self.verbose > 0,
             bar_slot: Default::default(),
         };

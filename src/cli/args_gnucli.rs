@@ -97,6 +97,12 @@ pub struct GnuArgs {
     #[arg(help_heading = "GNU parallel compatibility")]
     delay: Option<std::time::Duration>,
 
+    /// Rerun the jobs the joblog has as failed, with the commands it holds (GNU parallel's
+    /// --retry-failed: needs --joblog FILE; no command or input sources are read)
+    #[arg(long = "retry-failed", env = "FANOUT_RETRY_FAILED")]
+    #[arg(help_heading = "GNU parallel compatibility")]
+    retry_failed: bool,
+
     /// Run the jobs in a random order (the input is read in full first)
     #[arg(long = "shuf", env = "FANOUT_SHUF")]
     #[arg(help_heading = "GNU parallel compatibility")]
@@ -133,6 +139,30 @@ impl GnuArgs {
             return Err(
                 "--shuf shuffles input values, --pipe reads blocks in order: drop --shuf".into(),
             );
+        }
+        if self.retry_failed {
+            match &config.joblog {
+                None => {
+                    return Err(
+                        "--retry-failed reruns the failed jobs of a joblog: add --joblog FILE"
+                            .into(),
+                    );
+                }
+                Some(p) if p.as_os_str() == "-" || config.joblog_append => {
+                    return Err("--retry-failed reads the joblog: give --joblog FILE".into());
+                }
+                Some(_) => {}
+            }
+            if config.pipe.is_some() || self.shuf {
+                return Err(
+                    "--retry-failed runs the joblog's commands as they were: drop --pipe and --shuf"
+                        .into(),
+                );
+            }
+            config.retry_failed = true;
+            config.resume = ResumeMode::ResumeFailed;
+            config.command.clear();
+            config.sources.clear();
         }
         config.delay = self.delay.filter(|d| !d.is_zero());
         config.shuffle = self.shuf;

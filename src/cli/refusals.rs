@@ -66,10 +66,6 @@ pub(super) const REFUSED: &[(&[&str], &str)] = &[
         "use --results DIR (each job's stdout and stderr in files)",
     ),
     (
-        &["--retry-failed"],
-        "use --resume-failed with --joblog and the same command line",
-    ),
-    (
         &["--load", "--memfree", "--memsuspend", "--noswap", "--limit"],
         "fanout limits jobs by slots only: use -j N",
     ),

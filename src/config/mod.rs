@@ -67,6 +67,9 @@ pub struct Config {
     /// Add to the joblog rather than start it afresh (GNU parallel's `--joblog +FILE`): its
     /// lines are kept, no job is skipped.
     pub joblog_append: bool,
+    /// Rerun the failed jobs of the joblog with the commands it holds (GNU parallel's
+    /// `--retry-failed`): the command line's command and sources are not used.
+    pub retry_failed: bool,
     /// Which jobs already in the joblog are skipped (`--resume`, `--resume-failed`).
     pub resume: ResumeMode,
     /// Resume without checking that each job in the joblog renders to the command it ran then
@@ -120,6 +123,7 @@ impl Default for Config {
             shuffle: false,
             joblog: None,
             joblog_append: false,
+            retry_failed: false,
             resume: ResumeMode::Off,
             resume_force: false,
             capture: false,

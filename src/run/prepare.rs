@@ -88,6 +88,15 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
                     .map_err(InputError::from)?,
             ),
         ),
+        // `--retry-failed`: the joblog's commands, each its own command line, by seq (a seq the
+        // joblog lacks runs `true`), so its succeeded jobs are skipped as on --resume-failed.
+        // A command is taken as the joblog writes it (a tab or newline in it as `\t`, `\n`).
+        None if config.retry_failed => {
+            let commands = (1..=done.max_seq().unwrap_or(0))
+                .map(|seq| vec![done.command(seq).unwrap_or(b"true").to_vec()])
+                .collect();
+            (ArgStream::from_vec(commands), Vec::new(), None)
+        }
         None => {
             let (input, names) = ArgStream::open_columns(
                 &config.sources,

@@ -421,3 +421,37 @@ fn joblog_dash_writes_the_joblog_on_stdout() {
         "{out}"
     );
 }
+
+#[test]
+fn retry_failed_reruns_the_joblogs_failed_commands() {
+    let dir = Dir::new();
+    let (_, code) = run_in(
+        &dir,
+        &["-j1", "--joblog", "log", "exit", ":::", "1", "0", "2"],
+    );
+    assert_eq!(code, 2);
+    // No command or sources: the joblog's commands, the succeeded job skipped (GNU parallel).
+    let (_, code) = run_in(&dir, &["-j1", "--retry-failed", "--joblog", "log"]);
+    assert_eq!(code, 2);
+    let text = std::fs::read_to_string(dir.join("log")).unwrap();
+    let rows: Vec<(&str, &str)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0], f[8])
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("1", "exit 1"),
+            ("2", "exit 0"),
+            ("3", "exit 2"),
+            ("1", "exit 1"),
+            ("3", "exit 2")
+        ]
+    );
+    let err = stderr_of(&fanout().args(["--retry-failed"]).assert().code(255));
+    assert!(err.contains("add --joblog FILE"), "{err}");
+}
