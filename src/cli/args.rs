@@ -134,10 +134,11 @@ pub struct Cli {
     #[arg(help_heading = "Output")]
     tmpdir: Option<PathBuf>,
 
-    /// End a job that runs longer than DURATION (30s, 2m, 1.5) with the terminate sequence
-    #[arg(long, env = "FANOUT_TIMEOUT", value_name = "DURATION", allow_hyphen_values = true, value_parser = above_zero)]
+    /// End a job that runs longer than DURATION (30s, 2m, 1.5) with the terminate sequence;
+    /// N% is that much of the median runtime of the jobs that succeeded so far
+    #[arg(long, env = "FANOUT_TIMEOUT", value_name = "DURATION|N%", allow_hyphen_values = true, value_parser = super::usage::timeout)]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
-    timeout: Option<Duration>,
+    timeout: Option<super::usage::Timeout>,
 
     /// Terminate sequence for timeouts and --halt now: SIGNAL,MS,... (GNU parallel's syntax)
     #[arg(long, alias = "term-seq", env = "FANOUT_TERMSEQ", value_name = "SEQ", default_value = "TERM,200,TERM,100,TERM,50,KILL,25", value_parser = TermSeq::parse)]
@@ -455,7 +456,14 @@ impl Cli {
             tag,
             unique: self.unique,
             dry_run: self.dry_run,
-            timeout: self.timeout,
+            timeout: match self.timeout {
+                Some(super::usage::Timeout::After(d)) => Some(d),
+                _ => None,
+            },
+            timeout_percent: match self.timeout {
+                Some(super::usage::Timeout::Percent(p)) => Some(p),
+                _ => None,
+            },
             termseq: self.termseq,
             slow: self.slow,
             retry: RetryPolicy {

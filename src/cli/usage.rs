@@ -116,11 +116,6 @@ pub(super) fn for_flag(flag: &str, value: &str, msg: String) -> String {
 /// `--timeout` and `--slow`: a duration above zero. Zero would end every job at once, or log
 /// a SLOW line in a busy loop; leaving the option out is how to turn them off.
 pub(super) fn above_zero(s: &str) -> Result<Duration, String> {
-    if s.trim_end().ends_with('%') {
-        return Err(format!(
-            "`{s}`: a percentage of the median runtime (GNU parallel's --timeout N%) is not supported; give a duration (e.g. 30s)"
-        ));
-    }
     let d = parse_duration(s)?;
     if d.is_zero() {
         return Err(format!(
@@ -128,6 +123,26 @@ pub(super) fn above_zero(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(d)
+}
+
+/// `--timeout`: a duration, or GNU parallel's `N%` of the median runtime of the jobs that
+/// succeeded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Timeout {
+    After(Duration),
+    Percent(f64),
+}
+
+pub(super) fn timeout(s: &str) -> Result<Timeout, String> {
+    match s.trim().strip_suffix('%') {
+        Some(p) => match p.trim().parse::<f64>() {
+            Ok(p) if p.is_finite() && p > 0.0 => Ok(Timeout::Percent(p)),
+            _ => Err(format!(
+                "`{s}` is no percentage above zero: give e.g. 200% (of the median runtime of the jobs that succeeded)"
+            )),
+        },
+        None => above_zero(s).map(Timeout::After),
+    }
 }
 
 /// `--log-level`: a level, or directives with a target (`fanout=debug`). A bare word that is

@@ -47,6 +47,9 @@ pub struct Config {
     pub dry_run: bool,
     /// End a job that runs longer than this.
     pub timeout: Option<Duration>,
+    /// End a job that runs longer than this percentage of the median runtime of the jobs
+    /// that succeeded so far (GNU parallel's `--timeout N%`); no limit before one succeeded.
+    pub timeout_percent: Option<f64>,
     /// Signals that end a job, with the waits between them (`--termseq`).
     pub termseq: TermSeq,
     /// Report a job still running after this long (and every multiple of it).
@@ -114,6 +117,7 @@ impl Default for Config {
             unique: false,
             dry_run: false,
             timeout: None,
+            timeout_percent: None,
             termseq: TermSeq::default(),
             slow: None,
             retry: RetryPolicy::default(),

@@ -252,6 +252,9 @@ impl JobCtx<'_> {
             false => ended.outcome(),
         };
         let lost = ended.exit == Exit::Lost && ended.ending.is_none();
+        if shared.config.timeout_percent.is_some() && outcome.is_success() {
+            shared.median.add(t0.elapsed());
+        }
         let fin = Finished {
             tag: self.tag.clone(),
             record: self.record(&begun, outcome, Some(handle), &out),

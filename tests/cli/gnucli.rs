@@ -319,13 +319,6 @@ fn forms_fanout_lacks_are_refused_before_anything_runs() {
         .code(255);
     assert!(stderr_of(&out).contains("--joblog - writes the joblog to stdout"));
     assert!(!dir.join("-").exists() && !dir.join("ran").exists());
-    let out = dir
-        .fanout()
-        .args(["--timeout", "200%", "touch", "ran", ":::", "a"])
-        .assert()
-        .code(255);
-    assert!(stderr_of(&out).contains("GNU parallel's --timeout N%) is not supported"));
-    assert!(!dir.join("ran").exists());
 }
 
 #[test]
@@ -454,4 +447,35 @@ fn retry_failed_reruns_the_joblogs_failed_commands() {
     );
     let err = stderr_of(&fanout().args(["--retry-failed"]).assert().code(255));
     assert!(err.contains("add --joblog FILE"), "{err}");
+}
+
+#[test]
+fn timeout_percent_is_of_the_median_runtime_of_the_jobs_that_succeeded() {
+    // -j1: job 1 succeeds in 0.5 s, so the limit is 1.5 s; the 30 s job is ended at it.
+    let t0 = std::time::Instant::now();
+    let (out, code) = run(&[
+        "-j1",
+        "-k",
+        "--timeout",
+        "300%",
+        "sleep {}; echo {}",
+        ":::",
+        "0.5",
+        "0.5",
+        "0.5",
+        "30",
+    ]);
+    assert_eq!((out.as_str(), code), ("0.5\n0.5\n0.5\n", 1));
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        t0.elapsed()
+    );
+    let err = stderr_of(
+        &fanout()
+            .args(["--timeout", "0%", "true"])
+            .assert()
+            .code(255),
+    );
+    assert!(err.contains("no percentage above zero"), "{err}");
 }
