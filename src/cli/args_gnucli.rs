@@ -98,7 +98,7 @@ pub struct GnuArgs {
     delay: Option<std::time::Duration>,
 
     /// Rerun the jobs the joblog has as failed, with the commands it holds (GNU parallel's
-    /// --retry-failed: needs --joblog FILE; no command or input sources are read)
+    /// option of this name; needs --joblog FILE, and no command or input sources are read)
     #[arg(long = "retry-failed", env = "FANOUT_RETRY_FAILED")]
     #[arg(help_heading = "GNU parallel compatibility")]
     retry_failed: bool,
