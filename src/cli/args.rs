@@ -476,6 +476,7 @@ impl Cli {
             grace: self.grace,
             delay: None,
             shuffle: false,
+            nice: None,
             joblog,
             joblog_append,
             retry_failed: false,

@@ -103,6 +103,16 @@ pub struct GnuArgs {
     #[arg(help_heading = "GNU parallel compatibility")]
     retry_failed: bool,
 
+    /// Run the jobs at niceness adjustment N (through `nice -n N`; local jobs only)
+    #[arg(
+        long = "nice",
+        env = "FANOUT_NICE",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    #[arg(help_heading = "GNU parallel compatibility")]
+    nice: Option<i32>,
+
     /// Run the jobs in a random order (the input is read in full first)
     #[arg(long = "shuf", env = "FANOUT_SHUF")]
     #[arg(help_heading = "GNU parallel compatibility")]
@@ -164,6 +174,12 @@ impl GnuArgs {
             config.command.clear();
             config.sources.clear();
         }
+        if self.nice.is_some() && (config.ssh.is_some() || config.cluster.slurm.is_some()) {
+            return Err(
+                "--nice starts local jobs through nice: with -S or --slurm put `nice -n N` in the command".into(),
+            );
+        }
+        config.nice = self.nice;
         config.delay = self.delay.filter(|d| !d.is_zero());
         config.shuffle = self.shuf;
         if let Some(d) = self.delimiter {

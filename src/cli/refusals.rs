@@ -58,10 +58,6 @@ pub(super) const REFUSED: &[(&[&str], &str)] = &[
     ),
     // Running and scheduling.
     (
-        &["--nice"],
-        "run fanout itself under nice (`nice -n N fanout ...`): its jobs inherit the niceness",
-    ),
-    (
         &["--files", "--output-as-files", "--outputasfiles"],
         "use --results DIR (each job's stdout and stderr in files)",
     ),
@@ -190,7 +186,7 @@ mod tests {
         assert!(refusal("--tmux").unwrap().starts_with("--tmux is"));
         assert!(refusal("--tmux=x").unwrap().starts_with("--tmux is"));
         assert!(refusal("-x").unwrap().starts_with("-x is"));
-        assert!(refusal("--nice=2").unwrap().starts_with("--nice is"));
+        assert!(refusal("--files=2").unwrap().starts_with("--files is"));
         assert!(refusal("--keep-ordr").is_none());
     }
 

@@ -65,6 +65,9 @@ pub struct Config {
     pub delay: Option<Duration>,
     /// Run the jobs in a random order (`--shuf`): the input is read in full first.
     pub shuffle: bool,
+    /// Run local jobs at this niceness adjustment (`--nice N`, GNU parallel's), through
+    /// `nice -n N`.
+    pub nice: Option<i32>,
     /// The file a line per finished job is written to (`--joblog`).
     pub joblog: Option<PathBuf>,
     /// Add to the joblog rather than start it afresh (GNU parallel's `--joblog +FILE`): its
@@ -125,6 +128,7 @@ impl Default for Config {
             grace: Duration::from_secs(5),
             delay: None,
             shuffle: false,
+            nice: None,
             joblog: None,
             joblog_append: false,
             retry_failed: false,

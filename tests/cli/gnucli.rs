@@ -252,8 +252,8 @@ fn a_gnu_option_fanout_lacks_is_refused_with_what_to_do() {
             "--tmux is not supported; fanout jobs get stdin from /dev/null",
         ),
         (
-            &["--nice", "5", "echo"],
-            "--nice is not supported; run fanout itself under nice",
+            &["--semaphore", "echo"],
+            "--semaphore is not supported; fanout has no semaphore mode",
         ),
         (&["--transfer", "wc"], "--transfer is not supported;"),
         (&["--files", "echo"], "--files is not supported;"),
@@ -478,4 +478,20 @@ fn timeout_percent_is_of_the_median_runtime_of_the_jobs_that_succeeded() {
             .code(255),
     );
     assert!(err.contains("no percentage above zero"), "{err}");
+}
+
+#[test]
+fn nice_runs_the_jobs_at_that_niceness() {
+    let base: i32 = String::from_utf8(std::process::Command::new("nice").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // `sh -c SCRIPT` runs directly, so the job's own `nice` prints its niceness.
+    let (out, code) = run(&["--nice", "7", "sh", "-c", "nice", ":::", "x"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim().parse::<i32>().unwrap(), (base + 7).min(19));
+    // A missing program is still fanout's own 127.
+    let (_, code) = run(&["--nice", "7", "no-such-program-fanout", ":::", "x"]);
+    assert_eq!(code, 1);
 }
