@@ -32,10 +32,13 @@ pub fn for_signal(sig: i32) -> i32 {
 
 /// Settles the exit code of a run: 128+N after signal N; 141 when stdout was closed; 255
 /// when a joblog, results or input error stopped it; 0 when `--halt ...,success=N` was met;
-/// for `--halt ...,fail=1` the failing job's own code; otherwise the number of unsuccessful
-/// jobs (capped at 101).
+/// for `--halt ...,fail=1` the failing job's own code; for `--halt ...,fail=P%` (halted or
+/// not) the percentage of the jobs that failed, rounded up, as GNU parallel documents;
+/// otherwise the number of unsuccessful jobs (capped at 101).
 pub fn for_run(halt: HaltPolicy, s: &RunSummary) -> i32 {
+    let percent = matches!(halt.threshold, Threshold::Percent(_)) && halt.on == HaltOn::Fail;
     match s.cancel {
+        Some(CancelReason::HaltSoon | CancelReason::HaltNow) | None if percent => failed_percent(s),
         Some(CancelReason::Signal(n) | CancelReason::SecondSignal(n)) => for_signal(n),
         Some(CancelReason::ReportFailed) => SETUP_ERROR,
         Some(CancelReason::OutputClosed) => OUTPUT_CLOSED,
@@ -53,6 +56,17 @@ pub fn for_run(halt: HaltPolicy, s: &RunSummary) -> i32 {
     }
 }
 
+/// The percentage of the run's jobs that failed or timed out, rounded up: 0 only when none
+/// did. The jobs are those that finished and those the halt cancelled.
+fn failed_percent(s: &RunSummary) -> i32 {
+    let bad = s.failed + s.timed_out;
+    let all = s.succeeded + bad + s.cancelled;
+    if bad == 0 || all == 0 {
+        return for_failures(bad);
+    }
+    (bad * 100).div_ceil(all).min(100) as i32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +79,22 @@ mod tests {
         assert_eq!(for_failures(101), 101);
         assert_eq!(for_failures(5000), 101);
         assert_eq!(for_signal(15), 143);
+    }
+
+    #[test]
+    fn fail_percent_exits_with_the_percentage_that_failed() {
+        let halt = HaltPolicy::parse("soon,fail=50%").unwrap();
+        let s = RunSummary {
+            succeeded: 2,
+            failed: 1,
+            ..RunSummary::default()
+        };
+        // GNU parallel: `--halt soon,fail=50% 'exit {}' ::: 0 1 0` exits 34.
+        assert_eq!(for_run(halt, &s), 34);
+        let ok = RunSummary {
+            succeeded: 3,
+            ..RunSummary::default()
+        };
+        assert_eq!(for_run(halt, &ok), 0);
     }
 }

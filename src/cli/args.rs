@@ -4,6 +4,7 @@
 //! `usage` (value checks) and `sources`; how the environment is read is `env`'s business.
 
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use fanout::input::{Source, SourceKind};
 use fanout::report::options::{ProgressMode, ReportOptions, SummaryMode};
 use fanout::template::ShellMode;
 
+use super::args_gnucli::GnuArgs;
 use super::sources::split_sources;
 use super::usage::{above_zero, for_flag, log_filter};
 
@@ -58,6 +60,8 @@ pub struct Cli {
     #[arg(
         short = 'j',
         long = "jobs",
+        short_alias = 'P',
+        alias = "max-procs",
         env = "FANOUT_JOBS",
         value_name = "N",
         allow_hyphen_values = true
@@ -86,7 +90,7 @@ pub struct Cli {
     shell: bool,
 
     /// Print the commands that would run; run nothing
-    #[arg(long = "dry-run", env = "FANOUT_DRY_RUN")]
+    #[arg(long = "dry-run", alias = "dryrun", env = "FANOUT_DRY_RUN")]
     #[arg(help_heading = "Input and running")]
     dry_run: bool,
 
@@ -96,7 +100,7 @@ pub struct Cli {
     group: bool,
 
     /// Pass output through line by line as it comes
-    #[arg(long = "line-buffer", env = "FANOUT_LINE_BUFFER", overrides_with_all = ["group", "ungroup"])]
+    #[arg(long = "line-buffer", aliases = ["lb", "linebuffer"], env = "FANOUT_LINE_BUFFER", overrides_with_all = ["group", "ungroup"])]
     #[arg(help_heading = "Output")]
     line_buffer: bool,
 
@@ -132,13 +136,14 @@ pub struct Cli {
     #[arg(help_heading = "Output")]
     tmpdir: Option<PathBuf>,
 
-    /// End a job that runs longer than DURATION (30s, 2m, 1.5) with the terminate sequence
-    #[arg(long, env = "FANOUT_TIMEOUT", value_name = "DURATION", allow_hyphen_values = true, value_parser = above_zero)]
+    /// End a job that runs longer than DURATION (30s, 2m, 1.5) with the terminate sequence;
+    /// N% is that much of the median runtime of the jobs that succeeded so far
+    #[arg(long, env = "FANOUT_TIMEOUT", value_name = "DURATION|N%", allow_hyphen_values = true, value_parser = super::usage::timeout)]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
-    timeout: Option<Duration>,
+    timeout: Option<super::usage::Timeout>,
 
     /// Terminate sequence for timeouts and --halt now: SIGNAL,MS,... (GNU parallel's syntax)
-    #[arg(long, env = "FANOUT_TERMSEQ", value_name = "SEQ", default_value = "TERM,200,TERM,100,TERM,50,KILL,25", value_parser = TermSeq::parse)]
+    #[arg(long, alias = "term-seq", env = "FANOUT_TERMSEQ", value_name = "SEQ", default_value = "TERM,200,TERM,100,TERM,50,KILL,25", value_parser = TermSeq::parse)]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     termseq: TermSeq,
 
@@ -147,7 +152,8 @@ pub struct Cli {
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     slow: Option<Duration>,
 
-    /// Rerun a failed or timed-out job up to N more times
+    /// Run a failed or timed-out job up to N times in all (GNU parallel's meaning; 0 and 1:
+    /// once)
     #[arg(
         long,
         env = "FANOUT_RETRIES",
@@ -174,7 +180,7 @@ pub struct Cli {
     retry_max_delay: Duration,
 
     /// Stop early: never, soon,fail=N, now,fail=N, soon,fail=P%, now,success=N, now,done=N ...
-    #[arg(long, env = "FANOUT_HALT", value_name = "WHEN,WHAT=N", value_parser = HaltPolicy::parse, default_value = "never")]
+    #[arg(long, alias = "halt-on-error", env = "FANOUT_HALT", value_name = "WHEN,WHAT=N", value_parser = HaltPolicy::parse, default_value = "never")]
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     halt: HaltPolicy,
 
@@ -183,8 +189,8 @@ pub struct Cli {
     #[arg(help_heading = "Failures: timeouts, retries, halting")]
     grace: Duration,
 
-    /// Write GNU parallel's joblog to FILE, a line per finished job
-    #[arg(long, env = "FANOUT_JOBLOG", value_name = "FILE")]
+    /// Write GNU parallel's joblog to FILE, a line per finished job (+FILE: add to it)
+    #[arg(long, alias = "jl", env = "FANOUT_JOBLOG", value_name = "FILE")]
     #[arg(help_heading = "Joblog and results")]
     joblog: Option<PathBuf>,
 
@@ -214,12 +220,18 @@ pub struct Cli {
     results_json: Option<PathBuf>,
 
     /// Write each job's stdout, stderr and exit status into files under DIR
-    #[arg(long = "results", env = "FANOUT_RESULTS", value_name = "DIR")]
+    #[arg(
+        long = "results",
+        alias = "res",
+        env = "FANOUT_RESULTS",
+        value_name = "DIR"
+    )]
     #[arg(help_heading = "Joblog and results")]
     results: Option<PathBuf>,
 
-    /// Show the progress bar even when stderr is not a terminal
-    #[arg(long, env = "FANOUT_PROGRESS", overrides_with = "no_progress")]
+    /// Show the progress bar (with its ETA) even when stderr is not a terminal (also GNU
+    /// parallel's --bar and --eta)
+    #[arg(long, aliases = ["bar", "eta"], env = "FANOUT_PROGRESS", overrides_with = "no_progress")]
     #[arg(help_heading = "Progress, logs and summary")]
     progress: bool,
 
@@ -268,8 +280,9 @@ pub struct Cli {
     #[arg(help_heading = "Progress, logs and summary")]
     pub verbose: u8,
 
-    /// Less output (-q: no summary, errors only; -qq: nothing)
-    #[arg(short, long, action = ArgAction::Count, env = "FANOUT_QUIET")]
+    /// Less output (once: no summary, errors only; twice: nothing). Not -q: that is GNU
+    /// parallel's --quote
+    #[arg(long, action = ArgAction::Count, env = "FANOUT_QUIET")]
     #[arg(help_heading = "Progress, logs and summary")]
     pub quiet: u8,
 
@@ -284,6 +297,9 @@ pub struct Cli {
 
     #[command(flatten)]
     ssh: super::args_ssh::SshArgs,
+
+    #[command(flatten)]
+    gnu: GnuArgs,
 
     /// COMMAND [ARGS...] then input sources: ::: ARGS, :::+ ARGS (linked), :::: FILES, ::::+ FILES
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
@@ -322,7 +338,8 @@ impl Cli {
             })?,
             None => cpus,
         };
-        let (command, mut sources) = split_sources(self.rest, !self.arg_file.is_empty())?;
+        let (command, mut sources) =
+            split_sources(self.rest, !self.arg_file.is_empty(), &self.gnu.separators())?;
         let reads_stdin = (sources.is_empty() && self.arg_file.is_empty())
             || self.arg_file.iter().any(|p| p.as_os_str() == "-")
             || sources
@@ -395,8 +412,25 @@ impl Cli {
                 d.display()
             ));
         }
+        if self.joblog.as_deref() == Some(std::path::Path::new("-"))
+            && (self.resume || self.resume_failed)
+        {
+            return Err(
+                "--joblog - writes the joblog to stdout, where --resume cannot read it: give a file".into(),
+            );
+        }
+        // GNU parallel's `--joblog +FILE`: append (write `./+FILE` for a file named so).
+        let (joblog, joblog_append) = match self.joblog {
+            Some(p) => match p.as_os_str().as_bytes().strip_prefix(b"+") {
+                Some(rest) if !rest.is_empty() => {
+                    (Some(PathBuf::from(std::ffi::OsStr::from_bytes(rest))), true)
+                }
+                _ => (Some(p), false),
+            },
+            None => (None, false),
+        };
         if let Some(p) = &self.results_json
-            && self.joblog.as_ref() == Some(p)
+            && joblog.as_ref() == Some(p)
         {
             return Err(format!(
                 "`{}` is both the joblog and the --results-json file: give them different paths",
@@ -417,13 +451,21 @@ impl Cli {
             },
             sources,
             separator: if self.null { 0 } else { b'\n' },
+            input_filter: Default::default(),
             slots,
             output,
             keep_order: self.keep_order,
             tag,
             unique: self.unique,
             dry_run: self.dry_run,
-            timeout: self.timeout,
+            timeout: match self.timeout {
+                Some(super::usage::Timeout::After(d)) => Some(d),
+                _ => None,
+            },
+            timeout_percent: match self.timeout {
+                Some(super::usage::Timeout::Percent(p)) => Some(p),
+                _ => None,
+            },
             termseq: self.termseq,
             slow: self.slow,
             retry: RetryPolicy {
@@ -434,7 +476,12 @@ impl Cli {
             },
             halt: self.halt,
             grace: self.grace,
-            joblog: self.joblog,
+            delay: None,
+            shuffle: false,
+            nice: None,
+            joblog,
+            joblog_append,
+            retry_failed: false,
             resume,
             resume_force: self.resume_force,
             capture,
@@ -454,6 +501,7 @@ impl Cli {
         }
         self.cluster.apply(&mut config, self.jobs.is_some())?;
         self.template.apply(&mut config)?;
+        self.gnu.apply(&mut config)?;
         super::args_pipe::take_grouping(&mut config)?;
         if config.ssh.is_some() {
             if config.cluster.slurm.is_some() {
@@ -476,7 +524,9 @@ impl Cli {
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             json_logs_on_stderr: self.log_format == LogFormat::Json && self.log_file.is_none(),
             json_logs: self.log_format == LogFormat::Json,
-            input_from_terminal: reads_stdin && std::io::IsTerminal::is_terminal(&std::io::stdin()),
+            input_from_terminal: reads_stdin
+                && !config.retry_failed
+                && std::io::IsTerminal::is_terminal(&std::io::stdin()),
             verbose: self.verbose > 0,
             bar_slot: Default::default(),
         };

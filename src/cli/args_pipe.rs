@@ -169,7 +169,7 @@ impl PipeArgs {
             if config.mode != PipeMode::Stdin {
                 return Err("--roundrobin gives blocks on the jobs' stdin, so it cannot be combined with --cat or --fifo: drop one of them".into());
             }
-            if cx.retries > 0 {
+            if cx.retries > 1 {
                 return Err("--roundrobin cannot retry a job: the blocks a failed job took are gone; drop --retries".into());
             }
         }

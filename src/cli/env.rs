@@ -28,6 +28,10 @@ pub fn command() -> clap::Command {
 pub fn parse(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
     use clap::FromArgMatches;
     use clap::parser::ValueSource;
+    let argv = super::parallel_env::expand(argv, &command()).map_err(|e| {
+        clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n"))
+            .with_cmd(&command())
+    })?;
     let no_env = command().mut_args(|a| a.env(None::<&'static str>));
     // A command line that fails here fails below too, with the full error.
     let on_line: Vec<&str> = match no_env.try_get_matches_from(argv.clone()) {

@@ -6,12 +6,15 @@
 //! sibling. This file only re-exports what `main.rs` and `logging.rs` call.
 
 mod args;
+mod args_gnucli;
 mod args_pipe;
 mod args_slurm;
 mod args_ssh;
 mod args_template;
 mod docs;
 mod env;
+mod parallel_env;
+mod refusals;
 mod sources;
 mod usage;
 

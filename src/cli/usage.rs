@@ -17,6 +17,20 @@ pub(super) fn one_line(e: clap::Error, cmd: &clap::Command) -> clap::Error {
     if !e.use_stderr() {
         return e;
     }
+    let unknown = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) if e.kind() == ErrorKind::UnknownArgument => Some(arg),
+        _ => None,
+    };
+    // A GNU parallel option fanout does not have: say so, and what to do instead.
+    if let Some(msg) = unknown.and_then(|arg| super::refusals::refusal(arg)) {
+        return clap::Error::raw(e.kind(), format!("{msg}\n")).with_cmd(cmd);
+    }
+    // clap's "similar argument" only where it is a likely typo, not any option that shares
+    // letters (`--eta` is no `--retry-backoff`).
+    let close_suggestion = match (unknown, e.get(ContextKind::SuggestedArg)) {
+        (Some(arg), Some(ContextValue::String(s))) => is_typo_of(arg, s),
+        _ => false,
+    };
     let rendered = e.render().to_string();
     let mut parts: Vec<&str> = rendered
         .lines()
@@ -31,6 +45,9 @@ pub(super) fn one_line(e: clap::Error, cmd: &clap::Command) -> clap::Error {
                 .trim_start_matches('[')
                 .trim_end_matches(']')
         })
+        // "to pass '-N' as a value, use '-- -N'" misleads: options go before the command.
+        .filter(|l| !l.starts_with("to pass '"))
+        .filter(|l| close_suggestion || !l.starts_with("a similar argument exists"))
         .collect();
     // A bad value that came from the environment: name the variable, or the user looks for it
     // on the command line in vain.
@@ -63,6 +80,27 @@ pub(super) fn one_line(e: clap::Error, cmd: &clap::Command) -> clap::Error {
     .with_cmd(cmd)
 }
 
+/// Whether `typed` is within two edits of `known` (dashes aside): a typo, so clap's
+/// suggestion is worth showing.
+fn is_typo_of(typed: &str, known: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (
+        typed.trim_start_matches('-').chars().collect(),
+        known.trim_start_matches('-').chars().collect(),
+    );
+    // Levenshtein distance, one row at a time.
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()] <= 2
+}
+
 /// Names the flag in an engine error about one of its values: the engine knows no flags, so its
 /// errors should be worded by the value, and the flag is added here ("invalid value `x` for
 /// --jobs: ..."). A message that already names the flag (`config::parse_slots` still does) is
@@ -85,6 +123,26 @@ pub(super) fn above_zero(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(d)
+}
+
+/// `--timeout`: a duration, or GNU parallel's `N%` of the median runtime of the jobs that
+/// succeeded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Timeout {
+    After(Duration),
+    Percent(f64),
+}
+
+pub(super) fn timeout(s: &str) -> Result<Timeout, String> {
+    match s.trim().strip_suffix('%') {
+        Some(p) => match p.trim().parse::<f64>() {
+            Ok(p) if p.is_finite() && p > 0.0 => Ok(Timeout::Percent(p)),
+            _ => Err(format!(
+                "`{s}` is no percentage above zero: give e.g. 200% (of the median runtime of the jobs that succeeded)"
+            )),
+        },
+        None => above_zero(s).map(Timeout::After),
+    }
 }
 
 /// `--log-level`: a level, or directives with a target (`fanout=debug`). A bare word that is
@@ -127,6 +185,14 @@ mod tests {
         for bad in ["warning", "verbose", "info,lol"] {
             assert!(log_filter(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_typos_get_a_suggestion() {
+        assert!(is_typo_of("--keep-ordr", "--keep-order"));
+        assert!(is_typo_of("--tagstrin", "--tagstring"));
+        assert!(!is_typo_of("--eta", "--retry-backoff"));
+        assert!(!is_typo_of("--nice", "--unique"));
     }
 
     #[test]

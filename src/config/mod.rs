@@ -31,6 +31,8 @@ pub struct Config {
     pub grouping: Grouping,
     /// Input value separator: `\n`, or NUL with `-0`.
     pub separator: u8,
+    /// GNU parallel's reading rules: `-E`, `-r`, `--trim`, `--link` (default: none).
+    pub input_filter: crate::input::InputFilter,
     /// How many jobs run at once.
     pub slots: usize,
     /// How jobs' output is passed on (`--group`, `--line-buffer`, `-u`).
@@ -45,6 +47,9 @@ pub struct Config {
     pub dry_run: bool,
     /// End a job that runs longer than this.
     pub timeout: Option<Duration>,
+    /// End a job that runs longer than this percentage of the median runtime of the jobs
+    /// that succeeded so far (GNU parallel's `--timeout N%`); no limit before one succeeded.
+    pub timeout_percent: Option<f64>,
     /// Signals that end a job, with the waits between them (`--termseq`).
     pub termseq: TermSeq,
     /// Report a job still running after this long (and every multiple of it).
@@ -55,8 +60,22 @@ pub struct Config {
     pub halt: HaltPolicy,
     /// How long jobs get to exit after a forwarded signal before they are killed.
     pub grace: Duration,
+    /// The least time between two job starts (`--delay`, GNU parallel's): spaces out the
+    /// starts when many jobs hit one server.
+    pub delay: Option<Duration>,
+    /// Run the jobs in a random order (`--shuf`): the input is read in full first.
+    pub shuffle: bool,
+    /// Run local jobs at this niceness adjustment (`--nice N`, GNU parallel's), through
+    /// `nice -n N`.
+    pub nice: Option<i32>,
     /// The file a line per finished job is written to (`--joblog`).
     pub joblog: Option<PathBuf>,
+    /// Add to the joblog rather than start it afresh (GNU parallel's `--joblog +FILE`): its
+    /// lines are kept, no job is skipped.
+    pub joblog_append: bool,
+    /// Rerun the failed jobs of the joblog with the commands it holds (GNU parallel's
+    /// `--retry-failed`): the command line's command and sources are not used.
+    pub retry_failed: bool,
     /// Which jobs already in the joblog are skipped (`--resume`, `--resume-failed`).
     pub resume: ResumeMode,
     /// Resume without checking that each job in the joblog renders to the command it ran then
@@ -93,6 +112,7 @@ impl Default for Config {
             sources: Vec::new(),
             grouping: Grouping::default(),
             separator: b'\n',
+            input_filter: Default::default(),
             slots: default_slots(),
             output: OutputMode::Group,
             keep_order: false,
@@ -100,12 +120,18 @@ impl Default for Config {
             unique: false,
             dry_run: false,
             timeout: None,
+            timeout_percent: None,
             termseq: TermSeq::default(),
             slow: None,
             retry: RetryPolicy::default(),
             halt: HaltPolicy::default(),
             grace: Duration::from_secs(5),
+            delay: None,
+            shuffle: false,
+            nice: None,
             joblog: None,
+            joblog_append: false,
+            retry_failed: false,
             resume: ResumeMode::Off,
             resume_force: false,
             capture: false,

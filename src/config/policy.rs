@@ -227,7 +227,7 @@ pub enum ResumeMode {
 /// Retry policy for failed and timed-out jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RetryPolicy {
-    /// Extra attempts after the first.
+    /// Attempts in all, as GNU parallel counts them (0 and 1: run once, no retry).
     pub retries: u32,
     /// Wait before the first retry.
     pub delay: Duration,

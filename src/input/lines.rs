@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::InputError;
+use super::filter::{InputFilter, Verdict};
 
 /// Yields the values of one source, without their separator, as raw bytes.
 pub(crate) struct LineReader {
@@ -15,6 +16,8 @@ pub(crate) struct LineReader {
     done: bool,
     /// For a regular file: what a background count of its values needs.
     counter: Option<Counter>,
+    /// `-E`, `-r`, `--trim` (the default keeps every value as it is).
+    filter: InputFilter,
 }
 
 /// Counts the jobs of a regular file from where its reader started, with positioned reads
@@ -143,6 +146,7 @@ impl LineReader {
             separator,
             done: false,
             counter,
+            filter: InputFilter::default(),
         })
     }
 
@@ -154,6 +158,16 @@ impl LineReader {
     /// Takes `n` records off the count, as they were read before any job (a header).
     pub fn count_less(&mut self, n: u64) {
         self.counter = self.counter.take().map(|c| c.less(n));
+    }
+
+    /// Reads the values by `filter`'s rules.
+    pub fn filtered(mut self, filter: InputFilter) -> LineReader {
+        // A value -E or -r drops is not a job: the count of the file's records would be wrong.
+        if filter.eof.is_some() || filter.skip_empty {
+            self.counter = None;
+        }
+        self.filter = filter;
+        self
     }
 }
 
@@ -168,6 +182,25 @@ impl Iterator for LineReader {
     type Item = Result<Vec<u8>, InputError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.read_value()? {
+                Ok(v) => match self.filter.judge(v) {
+                    Verdict::Keep(v) => return Some(Ok(v)),
+                    Verdict::Skip => continue,
+                    Verdict::End => {
+                        self.done = true;
+                        return None;
+                    }
+                },
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+impl LineReader {
+    /// The next value as it is in the source.
+    fn read_value(&mut self) -> Option<Result<Vec<u8>, InputError>> {
         if self.done {
             return None;
         }

@@ -5,11 +5,13 @@
 //! as in GNU parallel, stops at the shortest of the linked sources).
 
 mod columns;
+mod filter;
 mod group;
 mod lines;
 
 pub use columns::ColumnsError;
 use columns::{Split, Splitter};
+pub use filter::{InputFilter, Trim};
 pub(crate) use group::Grouper;
 pub use group::{Cost, Grouping, Insert, Measure, system_limit};
 pub(crate) use lines::Counter;
@@ -182,20 +184,22 @@ impl ArgStream {
     /// error before any job runs. With no source, stdin is read.
     #[cfg(test)]
     pub fn open(sources: &[Source], separator: u8) -> Result<ArgStream, InputError> {
-        Ok(ArgStream::open_inner(sources, separator, false)?.0)
+        Ok(ArgStream::open_inner(sources, separator, false, &InputFilter::default())?.0)
     }
 
     /// Opens the sources with `g`'s columns and header: the names the header gives each
-    /// column, in order of position (`{1}` is the first; an empty name names nothing).
+    /// column, in order of position (`{1}` is the first; an empty name names nothing). Each
+    /// source is read by `filter`'s rules (`-E`, `-r`, `--trim`, `--link`).
     pub fn open_columns(
         sources: &[Source],
         separator: u8,
         g: &Grouping,
+        filter: &InputFilter,
     ) -> Result<(ArgStream, Vec<Vec<u8>>), InputError> {
         let splitter = Splitter::new(g.colsep.as_deref(), g.csv)?;
         let (stream, firsts) = match g.header.as_deref() {
             None => (
-                ArgStream::open_inner(sources, separator, false)?.0,
+                ArgStream::open_inner(sources, separator, false, filter)?.0,
                 Vec::new(),
             ),
             // GNU parallel's --header 0: the files' names name their sources.
@@ -210,10 +214,13 @@ impl ArgStream {
                         SourceKind::Args(_) => Vec::new(),
                     })
                     .collect();
-                (ArgStream::open_inner(sources, separator, false)?.0, names)
+                (
+                    ArgStream::open_inner(sources, separator, false, filter)?.0,
+                    names,
+                )
             }
             Some(_) => {
-                let (stream, firsts) = ArgStream::open_inner(sources, separator, true)?;
+                let (stream, firsts) = ArgStream::open_inner(sources, separator, true, filter)?;
                 let names = firsts
                     .iter()
                     .flat_map(|f| Splitter::names(splitter.as_ref(), f))
@@ -236,6 +243,7 @@ impl ArgStream {
         sources: &[Source],
         separator: u8,
         header: bool,
+        filter: &InputFilter,
     ) -> Result<(ArgStream, Vec<Vec<u8>>), InputError> {
         let stdin_uses = sources
             .iter()
@@ -255,7 +263,7 @@ impl ArgStream {
             _ => None,
         };
         if let Some(p) = single {
-            let mut r = LineReader::open(&p, separator)?;
+            let mut r = LineReader::open(&p, separator)?.filtered(filter.clone());
             let first = match header {
                 true => {
                     r.count_less(1);
@@ -270,11 +278,11 @@ impl ArgStream {
             values.push(match &s.kind {
                 SourceKind::Args(a) => {
                     use std::os::unix::ffi::OsStrExt;
-                    a.iter().map(|v| v.as_bytes().to_vec()).collect()
+                    filter.judge_all(a.iter().map(|v| v.as_bytes().to_vec()).collect())
                 }
-                SourceKind::File(p) => {
-                    LineReader::open(p, separator)?.collect::<Result<Vec<_>, _>>()?
-                }
+                SourceKind::File(p) => LineReader::open(p, separator)?
+                    .filtered(filter.clone())
+                    .collect::<Result<Vec<_>, _>>()?,
             });
         }
         let firsts = match header {
@@ -290,8 +298,14 @@ impl ArgStream {
                 .collect(),
             false => Vec::new(),
         };
-        let linked: Vec<bool> = sources.iter().map(|s| s.linked).collect();
-        Ok((ArgStream::Combined(Combined::new(values, &linked)), firsts))
+        let linked: Vec<bool> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.linked || (filter.link && i > 0))
+            .collect();
+        let mut combined = Combined::new(values, &linked);
+        combined.wrap = filter.link;
+        Ok((ArgStream::Combined(combined), firsts))
     }
 }
 
@@ -303,6 +317,9 @@ pub(crate) struct Combined {
     runs: Vec<Vec<Vec<Vec<u8>>>>,
     /// Current index into each run; `None` once done.
     index: Option<Vec<usize>>,
+    /// Linked sources wrap around to the length of the longest (`--link`), rather than
+    /// stopping at the shortest (`:::+`).
+    wrap: bool,
 }
 
 impl Combined {
@@ -316,7 +333,11 @@ impl Combined {
         }
         let empty = runs.iter().any(|r| r.iter().any(|s| s.is_empty()));
         let index = (!empty && !runs.is_empty()).then(|| vec![0; runs.len()]);
-        Combined { runs, index }
+        Combined {
+            runs,
+            index,
+            wrap: false,
+        }
     }
 
     /// The tuples still to come: the odometer's remaining positions.
@@ -326,16 +347,18 @@ impl Combined {
         let mut total: u64 = 1;
         let mut passed: u64 = 0;
         for (run, &i) in self.runs.iter().zip(index).rev() {
-            let len = Self::run_len(run) as u64;
+            let len = run_len(run, self.wrap) as u64;
             passed = passed.saturating_add((i as u64).saturating_mul(total));
             total = total.saturating_mul(len);
         }
         total.saturating_sub(passed)
     }
+}
 
-    fn run_len(run: &[Vec<Vec<u8>>]) -> usize {
-        run.iter().map(Vec::len).min().unwrap_or(0)
-    }
+/// A run's length: its shortest source, or its longest when shorter ones wrap.
+fn run_len(run: &[Vec<Vec<u8>>], wrap: bool) -> usize {
+    let lens = run.iter().map(Vec::len);
+    if wrap { lens.max() } else { lens.min() }.unwrap_or(0)
 }
 
 impl Iterator for Combined {
@@ -346,7 +369,7 @@ impl Iterator for Combined {
         let mut tuple = Vec::new();
         for (run, &i) in self.runs.iter().zip(index.iter()) {
             for source in run {
-                tuple.push(source[i].clone());
+                tuple.push(source[i % source.len()].clone());
             }
         }
         // Advance like an odometer, last run fastest.
@@ -358,7 +381,7 @@ impl Iterator for Combined {
             }
             k -= 1;
             index[k] += 1;
-            if index[k] < Self::run_len(&self.runs[k]) {
+            if index[k] < run_len(&self.runs[k], self.wrap) {
                 break;
             }
             index[k] = 0;
@@ -427,6 +450,21 @@ mod tests {
         assert_eq!(s.count(), 3);
         let empty = ArgStream::open(&[args(&["a"], false), args(&[], false)], b'\n');
         assert_eq!(empty.unwrap().known_len(), Some(0));
+    }
+
+    #[test]
+    fn link_wraps_the_shorter_sources() {
+        let filter = InputFilter {
+            link: true,
+            ..Default::default()
+        };
+        let s = ArgStream::open_inner(
+            &[args(&["a", "b", "c"], false), args(&["1", "2"], false)],
+            b'\n',
+            false,
+            &filter,
+        );
+        assert_eq!(collect(s.unwrap().0), ["a,1", "b,2", "c,1"]);
     }
 
     #[test]

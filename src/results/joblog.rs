@@ -218,6 +218,8 @@ impl Done {
 pub(crate) struct JoblogFile {
     file: Locked,
     path: PathBuf,
+    /// Our stdout (`--joblog -`): never read, checked or cut, only written to.
+    stream: bool,
 }
 
 impl JoblogFile {
@@ -248,6 +250,26 @@ impl JoblogFile {
         Ok(JoblogFile {
             file,
             path: path.to_owned(),
+            stream: false,
+        })
+    }
+
+    /// Our stdout as the joblog (GNU parallel's `--joblog -`): a duplicate of descriptor 1,
+    /// so lines share its offset with the jobs' output when stdout is a file.
+    pub fn stdout() -> Result<JoblogFile, JoblogError> {
+        use std::os::fd::AsFd;
+        let path = PathBuf::from("-");
+        let fd = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| JoblogError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(JoblogFile {
+            file: Locked::Unlocked(std::fs::File::from(fd)),
+            path,
+            stream: true,
         })
     }
 
@@ -259,7 +281,23 @@ impl JoblogFile {
     /// Starts writing: afresh (truncated, with the header), refusing a file that is not a
     /// joblog; or, on resume, appended to after cutting the torn tail at `valid_len`.
     pub fn start(self, resume: Option<u64>) -> Result<JoblogWriter, JoblogError> {
-        let JoblogFile { file, path } = self;
+        let JoblogFile { file, path, stream } = self;
+        if stream {
+            let mut file = file;
+            file.write_all(HEADER.as_bytes())
+                .map_err(|source| JoblogError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+            return Ok(JoblogWriter {
+                inner: Arc::new(Mutex::new(Inner {
+                    file,
+                    path,
+                    failed: false,
+                    error: None,
+                })),
+            });
+        }
         let open_err = |source| JoblogError::Open {
             path: path.clone(),
             source,
@@ -387,7 +425,12 @@ fn line(r: &JobRecord) -> Vec<u8> {
         .start
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let exitval = r.outcome.exit_code().unwrap_or(-1);
+    // GNU parallel's values: a job a signal killed has Exitval 0 (Signal says which), one
+    // killed because it timed out -1.
+    let exitval = match r.outcome {
+        JobOutcome::Signaled { .. } => 0,
+        o => o.exit_code().unwrap_or(-1),
+    };
     let signal = r.outcome.signal().unwrap_or(0);
     let mut out = format!(
         "{}\t{}\t{:.3}\t{:.3}\t0\t{}\t{}\t{}\t",

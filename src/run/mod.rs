@@ -97,6 +97,7 @@ impl Run {
         let local = || {
             Local::new()
                 .reap_orphans(self.config.reap_orphans)
+                .nice(self.config.nice)
                 .marker(marker)
         };
         let slurm = self.config.cluster.slurm.clone();

@@ -41,6 +41,8 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
         }
     }
     let resume = config.resume != ResumeMode::Off;
+    // `--joblog +FILE` keeps the lines there as resuming does, but skips none.
+    let keep = resume || config.joblog_append;
     // The joblog is locked before it is read or truncated, so a second run on it stops here,
     // before it touches it.
     let mut marker = None;
@@ -53,13 +55,15 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
             },
             None,
         ),
+        // `--joblog -`: on stdout, nothing to lock, claim or read.
+        Some(path) if path.as_os_str() == "-" => (Done::default(), Some(JoblogFile::stdout()?)),
         Some(path) => {
             let file = JoblogFile::open(path)?;
             // Claimed under the joblog's lock, before the joblog is read or touched.
             if claim_local {
                 marker = claim_joblog(path)?;
             }
-            let done = if resume {
+            let done = if keep {
                 file.read_done()?
             } else {
                 Done::default()
@@ -84,8 +88,22 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
                     .map_err(InputError::from)?,
             ),
         ),
+        // `--retry-failed`: the joblog's commands, each its own command line, by seq (a seq the
+        // joblog lacks runs `true`), so its succeeded jobs are skipped as on --resume-failed.
+        // A command is taken as the joblog writes it (a tab or newline in it as `\t`, `\n`).
+        None if config.retry_failed => {
+            let commands = (1..=done.max_seq().unwrap_or(0))
+                .map(|seq| vec![done.command(seq).unwrap_or(b"true").to_vec()])
+                .collect();
+            (ArgStream::from_vec(commands), Vec::new(), None)
+        }
         None => {
-            let (input, names) = ArgStream::open_columns(&config.sources, config.separator, g)?;
+            let (input, names) = ArgStream::open_columns(
+                &config.sources,
+                config.separator,
+                g,
+                &config.input_filter,
+            )?;
             (input, names, None)
         }
     };
@@ -122,6 +140,11 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
             .then(|| Box::new(template.measure(g.max_chars, system_limit())) as Box<dyn Measure>);
         input = input.grouped(g, measure, config.slots);
     }
+    if config.shuffle {
+        let mut all = input.collect::<Result<Vec<_>, _>>()?;
+        shuffle(&mut all);
+        input = ArgStream::from_vec(all);
+    }
     if template.needs_total() || tag.as_ref().is_some_and(Template::needs_total) {
         // `total_jobs()` needs the count before the first job: the input is read in full, as
         // GNU parallel does.
@@ -145,7 +168,7 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
     let skip = Skip::new(skip, config.cluster.shard);
     // Truncated or cut only now that everything else is known to be right.
     let joblog = match file {
-        Some(f) => Some(f.start(resume.then_some(done.valid))?),
+        Some(f) => Some(f.start(keep.then_some(done.valid))?),
         None => None,
     };
     Ok(Parts {
@@ -157,4 +180,22 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
         marker,
         pipe,
     })
+}
+
+/// `--shuf`: a Fisher-Yates shuffle seeded from std's per-process random hasher keys (no
+/// random-number crate for one shuffle; the order need not be cryptographic).
+fn shuffle<T>(items: &mut [T]) {
+    use std::hash::{BuildHasher, Hasher};
+    let mut state = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        | 1;
+    for i in (1..items.len()).rev() {
+        // xorshift64
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let j = (state % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
 }

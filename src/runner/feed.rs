@@ -105,6 +105,8 @@ pub(crate) struct Jobs {
     /// The input ran out or failed: no job comes any more.
     done: bool,
     pub error: Option<InputError>,
+    /// When the last job was given out, for `--delay`.
+    last_start: Option<tokio::time::Instant>,
 }
 
 impl Jobs {
@@ -116,12 +118,18 @@ impl Jobs {
             skipped: 0,
             done: false,
             error: None,
+            last_start: None,
         }
     }
 
     /// The next job to run, or `None` once the input ran out (reported once, as `InputDone`),
     /// failed (the run is cancelled with `ReportFailed`) or the run is stopping.
     pub async fn next(&mut self, shared: &Shared) -> Option<Job> {
+        // `--delay`: wait before taking the input, so a cancellation (which drops this
+        // future) loses no value.
+        if let (Some(d), Some(last)) = (shared.config.delay, self.last_start) {
+            tokio::time::sleep_until(last + d).await;
+        }
         loop {
             if self.done {
                 return None;
@@ -154,6 +162,7 @@ impl Jobs {
                 self.skipped += u64::from(self.skip.resumed(self.seq));
                 continue;
             }
+            self.last_start = Some(tokio::time::Instant::now());
             return Some(Job {
                 id: JobId(self.seq),
                 args: block.args,

@@ -136,7 +136,7 @@ pub(crate) async fn run_job(
         }
         let retry = !fin.record.outcome.is_success()
             && !matches!(fin.record.outcome, JobOutcome::Cancelled { .. })
-            && attempt <= shared.config.retry.retries
+            && attempt < shared.config.retry.retries
             && shared.cancel.reason().is_none();
         if !retry {
             shared
@@ -255,6 +255,9 @@ impl JobCtx<'_> {
             false => ended.outcome(),
         };
         let lost = ended.exit == Exit::Lost && ended.ending.is_none();
+        if shared.config.timeout_percent.is_some() && outcome.is_success() {
+            shared.median.add(t0.elapsed());
+        }
         let fin = Finished {
             tag: self.tag.clone(),
             record: self.record(&begun, outcome, Some(handle), &out, usage),

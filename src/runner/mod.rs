@@ -7,6 +7,7 @@
 mod drain;
 mod feed;
 mod job;
+mod median;
 mod pause;
 mod places;
 mod scheduler;
@@ -52,6 +53,8 @@ pub(crate) struct Shared {
     running: AtomicUsize,
     /// The time the run spent stopped (Ctrl-Z).
     pub pause: pause::PauseClock,
+    /// The median runtime of the jobs that succeeded, for `--timeout N%`.
+    pub median: median::Median,
 }
 
 impl Shared {
@@ -127,6 +130,7 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
         free_slots: Mutex::new((1..=slots as u32).rev().collect()),
         running: AtomicUsize::new(0),
         pause: Default::default(),
+        median: Default::default(),
         config,
     });
     let job_control = shared

@@ -74,7 +74,14 @@ pub(crate) async fn supervise(
     let stopped_before = shared.pause.stopped();
     let shift = || shared.pause.stopped().saturating_sub(stopped_before);
     let now = || Instant::now() - shift();
-    let deadline = config.timeout.map(|t| t0 + t);
+    let mut deadline = config.timeout.map(|t| t0 + t);
+    // `--timeout N%`: the deadline follows the median of the successful runtimes.
+    let mut median = config
+        .timeout_percent
+        .map(|p| (p, shared.median.subscribe()));
+    if let Some((p, rx)) = &mut median {
+        deadline = rx.borrow_and_update().map(|m| t0 + m.mul_f64(*p / 100.0));
+    }
     let mut slow_at = config.slow.map(|s| t0 + s);
     // The signals still to send (last first), and when to send the next one.
     let mut plan: Vec<(Signal, Duration)> = Vec::new();
@@ -92,6 +99,8 @@ pub(crate) async fn supervise(
             Next,
             Slow,
             Cancel(Option<CancelReason>),
+            /// The median runtime changed (`--timeout N%`), or can no longer change.
+            Median(bool),
             /// The run's cancellation can no longer change.
             Closed,
             Nothing,
@@ -107,6 +116,7 @@ pub(crate) async fn supervise(
             _ = sleep_until(deadline.unwrap_or(far) + shifted), if deadline.is_some() && ending.is_none() => due(deadline, Step::Timeout),
             _ = sleep_until(next_at.unwrap_or(far) + shifted), if next_at.is_some() => due(next_at, Step::Next),
             _ = sleep_until(slow_at.unwrap_or(far) + shifted), if slow_at.is_some() => due(slow_at, Step::Slow),
+            changed = async { median.as_mut().expect("guarded").1.changed().await }, if median.is_some() => Step::Median(changed.is_ok()),
             changed = cancel.changed(), if cancel_open => match changed {
                 Ok(()) => Step::Cancel(*cancel.borrow_and_update()),
                 Err(_) => Step::Closed,
@@ -163,6 +173,12 @@ pub(crate) async fn supervise(
                     attempt.signal(Signal::SIGKILL);
                 }
                 _ => {}
+            },
+            Step::Median(open) => match &mut median {
+                Some((p, rx)) if open => {
+                    deadline = rx.borrow_and_update().map(|m| t0 + m.mul_f64(*p / 100.0));
+                }
+                _ => median = None,
             },
             Step::Nothing => {}
             Step::Closed => cancel_open = false,

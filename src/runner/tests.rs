@@ -237,7 +237,8 @@ async fn retries_wait_their_back_off_up_to_the_cap() {
     let fake = FakeExecutor::new(|_| Script::exit(3).runs_for(10 * MS));
     let config = Config {
         retry: RetryPolicy {
-            retries: 4,
+            // Five attempts in all (GNU parallel's count).
+            retries: 5,
             delay: Duration::from_secs(1),
             backoff: true,
             max_delay: Duration::from_secs(3),

@@ -90,7 +90,7 @@ impl Template {
         let mut per_value = Vec::new();
         let mut positional = Vec::new();
         let mut context = 0;
-        let mut one_string = self.shell;
+        let mut one_string = self.in_shell();
         for (i, word) in self.words.iter().enumerate() {
             if i > 0 {
                 base += 1;
@@ -145,7 +145,7 @@ impl Template {
                 }
             }
         }
-        let sys_base = if self.shell {
+        let sys_base = if self.in_shell() {
             base + 6 + 3 + POINTER * 3
         } else {
             base + self.words.len() * (1 + POINTER)
@@ -162,7 +162,7 @@ impl Template {
             per_value,
             context,
             positional,
-            shell: self.shell,
+            shell: self.in_shell(),
             append: self.append_args,
             limit: Cost { line, sys: total },
         }

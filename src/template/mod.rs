@@ -9,10 +9,12 @@ mod parse;
 mod perl;
 mod render;
 mod rpl;
+mod shell;
 mod token;
 
 pub(crate) use header::name_columns;
 pub use rpl::{Replacements, RplError};
+pub use shell::ShellMode;
 pub(crate) use token::{Placeholder, Token};
 
 use std::ffi::OsString;
@@ -113,20 +115,12 @@ pub struct TemplateOptions {
     pub slots: usize,
 }
 
-/// How the command is run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShellMode {
-    /// Decide from the template: a shell only where it has shell syntax.
-    Auto,
-    /// Always through `sh -c` (`--shell`).
-    Always,
-}
-
 /// A parsed command template.
 #[derive(Debug, Clone)]
 pub(crate) struct Template {
     words: Vec<Vec<Token>>,
-    shell: bool,
+    /// Direct exec, or which shell and how (see `shell`).
+    run: shell::Run,
     /// True when the template names no replacement string, so the arguments are appended.
     append_args: bool,
     /// Each input line is itself a command (no command given).
@@ -139,16 +133,6 @@ pub(crate) struct Template {
     /// The number of jobs in total, for `total_jobs()`/`{##}` (`u64::MAX`: not known).
     total: Arc<AtomicU64>,
 }
-
-/// Characters that make a single-word command a shell command line.
-const SHELL_SYNTAX: &[u8] = b" \t\n|&;<>()$`\\\"'*?[]#~=";
-/// Words that, standing alone among several, are shell operators.
-const SHELL_OPERATORS: &[&[u8]] = &[
-    b"|", b"||", b"&&", b";", b">", b">>", b"<", b"2>", b"2>>", b"2>&1", b"&",
-];
-/// bash's operators, which POSIX `sh` (dash) reads differently: `a &> f` runs `a` in the
-/// background, `a |& b` is a syntax error. Refused with the portable spelling.
-const BASH_OPERATORS: &[(&str, &str)] = &[("&>", "`> FILE 2>&1`"), ("|&", "`2>&1 |`")];
 
 impl Template {
     /// Parses the command words with the default replacement strings (tests and callers that
@@ -174,7 +158,7 @@ impl Template {
         if words.is_empty() {
             return Ok(Template {
                 words: Vec::new(),
-                shell: true,
+                run: shell::Run::Script(shell::Shell::Sh),
                 append_args: false,
                 line_is_command: true,
                 context: false,
@@ -189,7 +173,7 @@ impl Template {
         let mut exprs = Vec::new();
         let mut any_placeholder = false;
         for w in &words {
-            if let Some((word, instead)) = BASH_OPERATORS
+            if let Some((word, instead)) = shell::BASH_OPERATORS
                 .iter()
                 .find(|(op, _)| words.len() > 1 && w.as_bytes() == op.as_bytes())
             {
@@ -215,9 +199,11 @@ impl Template {
         }
         // A value perl leaves unquoted (`uq()`) is meant for a shell to read.
         let unquoted = exprs.iter().any(|e| e.windows(2).any(|w| w == b"uq"));
-        let shell = match mode {
-            ShellMode::Always => true,
-            ShellMode::Auto => needs_shell(&parsed) || unquoted,
+        let run = match shell::decide(&parsed, mode) {
+            shell::Run::Direct | shell::Run::Quoted(_) if unquoted => {
+                shell::Run::Script(shell::Shell::Sh)
+            }
+            run => run,
         };
         let perl = if exprs.is_empty() {
             None
@@ -226,7 +212,7 @@ impl Template {
         };
         Ok(Template {
             words: parsed,
-            shell,
+            run,
             append_args: !any_placeholder,
             line_is_command: false,
             context: options.context_replace,
@@ -239,7 +225,12 @@ impl Template {
     /// True when jobs run through `sh -c`.
     #[cfg(test)]
     pub fn is_shell(&self) -> bool {
-        self.shell
+        self.in_shell()
+    }
+
+    /// True when jobs run in a shell (as a script or as quoted words), so values are quoted.
+    fn in_shell(&self) -> bool {
+        self.run != shell::Run::Direct
     }
 
     /// Whether an expression asks for the number of jobs (`total_jobs()`, `{##}`), which is
@@ -258,19 +249,6 @@ impl Template {
     fn total(&self) -> Option<u64> {
         Some(self.total.load(Ordering::Relaxed)).filter(|&t| t != u64::MAX)
     }
-}
-
-fn needs_shell(words: &[Vec<Token>]) -> bool {
-    let literal_has = |w: &[Token], f: &dyn Fn(&[u8]) -> bool| {
-        w.iter().any(|t| matches!(t, Token::Literal(l) if f(l)))
-    };
-    if let [only] = words {
-        return literal_has(only, &|l| l.iter().any(|b| SHELL_SYNTAX.contains(b)));
-    }
-    words.iter().any(|w| match w.as_slice() {
-        [Token::Literal(l)] => SHELL_OPERATORS.contains(&l.as_slice()),
-        _ => false,
-    })
 }
 
 #[cfg(test)]
@@ -348,7 +326,7 @@ mod tests {
     #[test]
     fn awk_braces_stay_literal_and_escapes_work() {
         let t =
-            Template::parse(&words(&["awk", "{print $1}", "{{}}"]), ShellMode::Auto, 1).unwrap();
+            Template::parse(&words(&["awk", "{print $1}", "{{}}"]), ShellMode::Quote, 1).unwrap();
         assert!(!t.is_shell());
         assert_eq!(
             argv(&t.render_ok(&job(&["f"]), 1)),

@@ -6,9 +6,10 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use super::perl::Request;
+use super::shell::{Run, Shell};
 use super::token::{self, Placeholder, Token};
 use super::{RenderError, Template};
 use crate::job::{Job, JobSpec};
@@ -320,16 +321,20 @@ impl Template {
                 }
                 script.extend_from_slice(a);
             }
-            return Ok(shell_spec(script, job));
+            return Ok(Shell::Sh.spec(script, job));
         }
         let perl = self.evaluate(job, slot)?;
+        let script_shell = match self.run {
+            Run::Script(sh) => Some(sh),
+            Run::Direct | Run::Quoted(_) => None,
+        };
         let fill = Fill {
             job,
             slot,
             perl: &perl,
-            quote: self.shell,
+            quote: script_shell.is_some(),
         };
-        if self.shell {
+        if let Some(sh) = script_shell {
             let mut script = Vec::new();
             for (i, word) in self.words.iter().enumerate() {
                 if i > 0 {
@@ -348,7 +353,7 @@ impl Template {
                     quote_into(&mut script, a);
                 }
             }
-            return Ok(shell_spec(script, job));
+            return Ok(sh.spec(script, job));
         }
         let mut argv = Vec::with_capacity(self.words.len() + job.args.len());
         for word in &self.words {
@@ -361,19 +366,22 @@ impl Template {
         if self.append_args {
             argv.extend(job.args.iter().map(|a| OsString::from_vec(a.clone())));
         }
+        if let Run::Quoted(sh) = self.run {
+            // A builtin or an exported function: only a shell runs it, each word one word.
+            let mut script = Vec::new();
+            for (i, a) in argv.iter().enumerate() {
+                if i > 0 {
+                    script.push(b' ');
+                }
+                quote_into(&mut script, a.as_bytes());
+            }
+            return Ok(sh.spec(script, job));
+        }
         Ok(JobSpec {
             argv,
             shell: false,
             stdin: job.stdin.clone(),
         })
-    }
-}
-
-pub(super) fn shell_spec(script: Vec<u8>, job: &Job) -> JobSpec {
-    JobSpec {
-        argv: vec!["sh".into(), "-c".into(), OsString::from_vec(script)],
-        shell: true,
-        stdin: job.stdin.clone(),
     }
 }
 

@@ -19,7 +19,9 @@ const HOSTILE: [&str; 6] = [
 #[test]
 fn values_reach_the_program_untouched_without_a_shell() {
     let mut cmd = fanout();
-    cmd.args(["--no-summary", "-k", "printf", "[%s]\\n", "{}", ":::"])
+    // -q: `[%s]\n` holds shell syntax (a backslash, a glob), which GNU parallel's shell
+    // would read; -q keeps every word one argument, as GNU parallel's -q does.
+    cmd.args(["--no-summary", "-k", "-q", "printf", "[%s]\\n", "{}", ":::"])
         .args(HOSTILE);
     let out = cmd.assert().success();
     let expected: String = HOSTILE.iter().map(|v| format!("[{v}]\n")).collect();
@@ -72,7 +74,7 @@ fn bash_only_operators_are_refused_with_the_portable_spelling() {
 fn non_utf8_arguments_and_output_pass_byte_for_byte() {
     let arg = std::ffi::OsStr::from_bytes(b"\xff\xfe-\x80");
     let out = fanout()
-        .args(["--no-summary", "printf", "%s\\000\\377"])
+        .args(["--no-summary", "-q", "printf", "%s\\000\\377"])
         .arg(":::")
         .arg(arg)
         .assert()
@@ -212,7 +214,7 @@ fn a_directory_as_the_program_says_so() {
     let dir = Dir::new();
     let log = dir.join("log");
     let out = fanout()
-        .args(["-q", "--joblog", s(&log), s(dir.path()), ":::", "a"])
+        .args(["--quiet", "--joblog", s(&log), s(dir.path()), ":::", "a"])
         .assert()
         .code(1);
     let err = stderr_of(&out);
@@ -281,7 +283,7 @@ fn exit_code_counts_failed_jobs_up_to_101() {
 fn a_halt_on_success_exits_0() {
     fanout()
         .args([
-            "-q",
+            "--quiet",
             "-j1",
             "--halt",
             "now,success=1",
@@ -294,13 +296,13 @@ fn a_halt_on_success_exits_0() {
         .assert()
         .code(0);
     fanout()
-        .args(["-q", "-j1", "--halt", "soon,success=2", "exit {}"])
+        .args(["--quiet", "-j1", "--halt", "soon,success=2", "exit {}"])
         .args([":::", "3", "0", "4", "0", "5"])
         .assert()
         .code(0);
     fanout()
         .args([
-            "-q",
+            "--quiet",
             "-j1",
             "--halt",
             "now,done=2",

@@ -105,13 +105,13 @@ fn linking_to_an_arg_file_works() {
 #[test]
 fn stdin_lines_and_nul_separated_input() {
     let out = fanout()
-        .args(["--no-summary", "-k", "echo", "<{}>"])
+        .args(["--no-summary", "-k", "-q", "echo", "<{}>"])
         .write_stdin("a b\nc\n")
         .assert()
         .success();
     assert_eq!(stdout_of(&out), "<a b>\n<c>\n");
     let out = fanout()
-        .args(["--no-summary", "-k", "-0", "printf", "[%s]\\n"])
+        .args(["--no-summary", "-k", "-q", "-0", "printf", "[%s]\\n"])
         .write_stdin("line1\nline2\0two\0")
         .assert()
         .success();

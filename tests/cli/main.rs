@@ -7,6 +7,8 @@ mod environment;
 mod exec;
 mod faults;
 mod gnu_args;
+mod gnu_diff;
+mod gnucli;
 mod help;
 mod input;
 mod job_control;

@@ -138,7 +138,9 @@ fn ungroup_passes_bytes_through() {
 
 #[test]
 fn tags_prefix_every_line() {
-    let out = run_stdout(&["-k", "--tag", "printf", "1\\n2\\n", "{}", ":::", "a", "b"]);
+    let out = run_stdout(&[
+        "-k", "-q", "--tag", "printf", "1\\n2\\n", "{}", ":::", "a", "b",
+    ]);
     assert_eq!(out, "a\t1\na\t2\nb\t1\nb\t2\n");
     let out = run_stdout(&["-k", "--tagstring", "{#}:{}", "echo", "x", ":::", "a", "b"]);
     assert_eq!(out, "1:a\tx a\n2:b\tx b\n");
@@ -184,6 +186,7 @@ fn unique_prints_each_distinct_line_once() {
         "--unique",
         "-j",
         "4",
+        "-q",
         "printf",
         "same\\n%s\\nsame\\n",
         ":::",

@@ -138,7 +138,7 @@ fn real_run(dir: &Dir) -> (std::path::PathBuf, std::path::PathBuf) {
     );
     let (jl, rj) = (dir.join("run.log"), dir.join("results.jsonl"));
     dir.fanout()
-        .args(["--no-summary", "-q", "-j3", "--timeout", "1s"])
+        .args(["--no-summary", "--quiet", "-j3", "--timeout", "1s"])
         .args(["--joblog", s(&jl), "--results-json", s(&rj), s(&job), ":::"])
         .args((1..=9).map(|n| n.to_string()))
         .assert()

@@ -41,6 +41,8 @@ pub struct Local {
     paths: PathCache,
     tracked: TrackedSet,
     reap_orphans: bool,
+    /// `--nice N`: jobs start through `nice -n N` (no unsafe `setpriority` here).
+    nice: Option<i32>,
     reaper: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The marker every job inherits (`<joblog>.live`, or a memfd made for the guard).
     marker: Mutex<Option<Marker>>,
@@ -60,10 +62,18 @@ impl Local {
             paths: PathCache::default(),
             tracked: TrackedSet::default(),
             reap_orphans: false,
+            nice: None,
             reaper: Mutex::new(None),
             marker: Mutex::new(None),
             guard: Mutex::new(None),
         }
+    }
+
+    /// Starts every job through `nice -n N` (`--nice`), after its program was found, so
+    /// `nice` runs it by path and a missing program is still fanout's `command not found`.
+    pub(crate) fn nice(mut self, nice: Option<i32>) -> Local {
+        self.nice = nice;
+        self
     }
 
     /// Holds `marker` (claimed beside the joblog by `Run::prepare`) for the run, so every job
@@ -158,6 +168,19 @@ impl Local {
 
     fn command(&self, request: &StartRequest<'_>) -> tokio::process::Command {
         let program = &request.spec.argv[0];
+        if let Some(n) = self.nice
+            && let Some(path) = self.paths.resolve(program)
+        {
+            let mut cmd = tokio::process::Command::new("nice");
+            cmd.arg("-n").arg(n.to_string()).arg(path);
+            cmd.args(&request.spec.argv[1..]);
+            cmd.envs(request.job_env())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0)
+                .kill_on_drop(true);
+            return cmd;
+        }
         let mut cmd = match self.paths.resolve(program) {
             Some(path) => {
                 let mut cmd = tokio::process::Command::new(path);

@@ -220,8 +220,8 @@ fn log_level_and_rust_log_filter_the_events() {
     assert!(run(&["--log-level", "fanout=debug"], None).contains("job started"));
     let err = run(&["--log-level", "error"], Some("debug"));
     assert!(!err.contains("job"), "{err}");
-    // -q: errors only.
-    let err = run(&["-q"], None);
+    // --quiet: errors only.
+    let err = run(&["--quiet"], None);
     assert!(
         !err.contains("job failed") && !err.contains("FAIL"),
         "{err}"

@@ -96,7 +96,7 @@ fn the_json_summary_is_one_object_with_the_counts() {
 
 #[test]
 fn no_summary_and_quiet_hide_the_summary() {
-    for flags in [&["--no-summary"][..], &["-q"], &["--summary", "none"]] {
+    for flags in [&["--no-summary"][..], &["--quiet"], &["--summary", "none"]] {
         let out = fanout()
             .args(flags)
             .args(["sh", "-c", "exit {}", ":::", "0", "1"])
