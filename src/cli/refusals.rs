@@ -49,7 +49,6 @@ pub(super) const REFUSED: &[(&[&str], &str)] = &[
             "--wd",
             "--nonall",
             "--onall",
-            "--filter-hosts",
             "--hostgroups",
             "--hgrp",
             "--rsync-opts",
