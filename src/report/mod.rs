@@ -6,6 +6,8 @@
 //! [`crate::Run::on_event`].
 
 mod bar;
+// Without `cli` only `BarParts` is used (the bar itself is not drawn).
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 mod bar_layout;
 pub(crate) mod channel;
 pub(crate) mod console;
