@@ -896,6 +896,14 @@ fn relative_paths_keep_their_directories_under_the_workdir() {
         "{err}"
     );
     assert_eq!(stdout_of(&out), "hello\n");
+    // A result that does not come back fails a job that exited 0, with a warning.
+    let out = h
+        .fanout(&d)
+        .args(["-S", "h1", "--return", "{}.none", "true", ":::", "r"])
+        .assert()
+        .code(1);
+    let err = stderr_of(&out);
+    assert!(err.contains("--return `r.none`"), "{err}");
     h.on("h1", "rm -rf data");
 }
 
