@@ -741,7 +741,8 @@ fn basefile_is_sent_once_per_host_and_cleaned_up() {
         return;
     };
     let d = Dir::new();
-    d.write("base.txt", "base\n");
+    std::fs::create_dir_all(d.join("base")).unwrap();
+    d.write("base/base.txt", "base\n");
     // Each job appends to the base file on its host: sent once, the n-th job on a host sees
     // n lines; sent before every job, each would see 1.
     let out = h
@@ -750,16 +751,17 @@ fn basefile_is_sent_once_per_host_and_cleaned_up() {
             "-S",
             "1/h1,1/h2",
             "--bf",
-            "base.txt",
+            "base/base.txt",
             "--cleanup",
             "--shell",
-            "echo $(hostname) $(wc -l < base.txt); echo more >> base.txt",
+            "echo $(hostname) $(wc -l < base/base.txt); echo more >> base/base.txt",
             ":::",
         ])
         .args((1..=8).map(|i| i.to_string()))
         .assert()
         .success();
     let stdout = stdout_of(&out);
+    assert!(stderr_of(&out).is_empty(), "{}", stderr_of(&out));
     let mut seen: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
     for line in stdout.lines() {
         let (host, n) = line.split_once(' ').unwrap();
@@ -776,12 +778,12 @@ fn basefile_is_sent_once_per_host_and_cleaned_up() {
     // --cleanup: gone from the hosts at the end; the local one is untouched.
     for host in ["h1", "h2"] {
         assert!(
-            !h.home_files(host).iter().any(|f| f.contains("base.txt")),
+            !h.home_files(host).iter().any(|f| f.contains("base")),
             "{host}"
         );
     }
     assert_eq!(
-        std::fs::read_to_string(d.join("base.txt")).unwrap(),
+        std::fs::read_to_string(d.join("base/base.txt")).unwrap(),
         "base\n"
     );
 }
