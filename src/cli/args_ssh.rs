@@ -49,38 +49,53 @@ pub struct SshArgs {
     env: Vec<String>,
 
     /// Send FILE (a template, usually {}) to the host before the job; may be repeated
-    #[arg(long = "transferfile", visible_alias = "tf", value_name = "FILE")]
+    #[arg(
+        long = "transferfile",
+        visible_alias = "tf",
+        env = "FANOUT_TRANSFERFILE",
+        value_name = "FILE"
+    )]
     #[arg(help_heading = "Remote hosts (ssh)")]
     transferfile: Vec<OsString>,
 
     /// The same as --transferfile {}
-    #[arg(long = "transfer")]
+    #[arg(long = "transfer", env = "FANOUT_TRANSFER")]
     #[arg(help_heading = "Remote hosts (ssh)")]
     transfer: bool,
 
     /// Fetch FILE (a template) from the host after the job; may be repeated
-    #[arg(long = "return", value_name = "FILE")]
+    #[arg(long = "return", env = "FANOUT_RETURN", value_name = "FILE")]
     #[arg(help_heading = "Remote hosts (ssh)")]
     returns: Vec<OsString>,
 
     /// Remove the sent and returned files (and --basefile at the end) from the host
-    #[arg(long = "cleanup")]
+    #[arg(long = "cleanup", env = "FANOUT_CLEANUP")]
     #[arg(help_heading = "Remote hosts (ssh)")]
     cleanup: bool,
 
-    /// --transfer --return FILE --cleanup; may be repeated
-    #[arg(long = "trc", value_name = "FILE")]
+    /// The same as --transfer --return FILE --cleanup (may be repeated)
+    #[arg(long = "trc", env = "FANOUT_TRC", value_name = "FILE")]
     #[arg(help_heading = "Remote hosts (ssh)")]
     trc: Vec<OsString>,
 
     /// Send FILE to each host once, before its first job; may be repeated
-    #[arg(long = "basefile", visible_alias = "bf", value_name = "FILE")]
+    #[arg(
+        long = "basefile",
+        visible_alias = "bf",
+        env = "FANOUT_BASEFILE",
+        value_name = "FILE"
+    )]
     #[arg(help_heading = "Remote hosts (ssh)")]
     basefile: Vec<PathBuf>,
 
     /// Run remote jobs in DIR (a template; `...`: a fresh directory per job, removed after
     /// it; `.`: this directory's path under the home directory)
-    #[arg(long = "workdir", visible_alias = "wd", value_name = "DIR")]
+    #[arg(
+        long = "workdir",
+        visible_alias = "wd",
+        env = "FANOUT_WORKDIR",
+        value_name = "DIR"
+    )]
     #[arg(help_heading = "Remote hosts (ssh)")]
     workdir: Option<OsString>,
 }
