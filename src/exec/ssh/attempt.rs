@@ -202,9 +202,11 @@ pub(super) struct After {
 impl After {
     /// Fetches the returns, then removes what is to be removed; the first error, if any
     /// (a removal that fails is only a warning).
-    async fn run(&self, host: &Host) -> Result<(), String> {
+    /// `ended`: fanout ended the job (a timeout, a halt, a signal), so its results are
+    /// partial and are not fetched; the removals are still made.
+    async fn run(&self, host: &Host, ended: bool) -> Result<(), String> {
         let mut result = Ok(());
-        for name in &self.plan.returns {
+        for name in self.plan.returns.iter().filter(|_| !ended) {
             let (remote_dir, file, local_dir) = super::files::return_args(name, &self.plan.workdir);
             if let Err(e) = host.fetch(&self.path, remote_dir, file, local_dir).await {
                 let shown = String::from_utf8_lossy(name);
@@ -232,6 +234,8 @@ pub(super) struct SshAttempt {
     ended: Option<Exit>,
     kill_by: Option<Instant>,
     after: Option<After>,
+    /// fanout sent the job a signal that ends it.
+    ended_by_us: bool,
 }
 
 impl SshAttempt {
@@ -255,6 +259,7 @@ impl SshAttempt {
             ended: None,
             kill_by: None,
             after,
+            ended_by_us: false,
         }
     }
 }
@@ -279,6 +284,12 @@ impl Attempt for SshAttempt {
     }
 
     fn signal(&mut self, signal: Signal) {
+        if !matches!(
+            signal,
+            Signal::SIGTSTP | Signal::SIGSTOP | Signal::SIGCONT | Signal::SIGWINCH
+        ) {
+            self.ended_by_us = true;
+        }
         self.control.send(signal);
         if signal == Signal::SIGKILL {
             self.control.close();
@@ -322,7 +333,7 @@ impl Attempt for SshAttempt {
             // The job ran to its end: its files come back before it is reported.
             if exit != Exit::Lost
                 && let Some(after) = self.after.take()
-                && let Err(e) = after.run(&self.host).await
+                && let Err(e) = after.run(&self.host, self.ended_by_us).await
             {
                 tracing::warn!(host = self.host.name(), "job on {}: {e}", self.host.name());
                 if exit == Exit::Code(0) {
