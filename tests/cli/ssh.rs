@@ -932,3 +932,36 @@ fn file_options_without_ssh_hosts_run_the_jobs_here() {
     assert_eq!(std::fs::read_to_string(d.join("a.out")).unwrap(), "1");
     assert!(d.join("a").exists(), "--cleanup removes nothing here");
 }
+
+#[test]
+fn a_timed_out_job_gets_no_return_but_its_cleanup() {
+    let Some(h) = Hosts::get("a_timed_out_job_gets_no_return_but_its_cleanup") else {
+        return;
+    };
+    let d = Dir::new();
+    d.write("t.in", "x");
+    let before = h.home_files("h1");
+    let out = h
+        .fanout(&d)
+        .args([
+            "-S",
+            "h1",
+            "--timeout",
+            "1",
+            "--trc",
+            "{}.out",
+            "--shell",
+            "echo partial > {}.out; sleep 30",
+            ":::",
+            "t.in",
+        ])
+        .assert()
+        .code(1);
+    let err = stderr_of(&out);
+    assert!(
+        !d.join("t.in.out").exists(),
+        "a partial result came back: {err}"
+    );
+    assert!(!err.contains("--return"), "{err}");
+    assert_eq!(h.home_files("h1"), before, "{err}");
+}
