@@ -21,6 +21,9 @@ pub enum SetupError {
     /// The `--tagstring` template, named so the user knows which one to fix.
     #[error("bad --tagstring: {0}")]
     TagTemplate(#[source] TemplateError),
+    /// A `--transferfile`, `--return` or `--workdir` name.
+    #[error("bad --transferfile, --return or --workdir name: {0}")]
+    FileTemplate(#[source] TemplateError),
     /// An input source.
     #[error(transparent)]
     Input(#[from] InputError),

@@ -66,6 +66,22 @@ pub struct JobSpec {
     pub shell: bool,
     /// What the job reads on stdin; every executor must feed it (or refuse the job).
     pub stdin: Stdin,
+    /// Files an ssh host sends and returns around the job (`--transferfile`, `--return`,
+    /// `--workdir`), rendered for this job; `None` without them. Only remote executors read
+    /// it: a job run on this machine already has its files.
+    pub files: Option<Arc<JobFiles>>,
+}
+
+/// A job's `--transferfile`, `--return` and `--workdir`, rendered for it like its command
+/// (raw bytes, as the user's file names are).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFiles {
+    /// Sent to the host before the job starts.
+    pub transfer: Vec<OsString>,
+    /// Fetched from the host after the job ends.
+    pub returns: Vec<OsString>,
+    /// The job's directory on the host (`None`: the login directory).
+    pub workdir: Option<OsString>,
 }
 
 /// What a job reads on its stdin. Data, not a file descriptor, so that any executor can feed

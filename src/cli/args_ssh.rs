@@ -5,9 +5,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use fanout::exec::SshConfig;
-use fanout::exec::ssh::{Login, read_login_file, split_command};
+use fanout::exec::ssh::{FileOptions, Login, Workdir, read_login_file, split_command};
 
-/// `-S`, `--slf`, `--ssh`, `--env`.
+/// `-S`, `--slf`, `--ssh`, `--env`, and the files moved around remote jobs
+/// (`--transferfile`, `--return`, `--cleanup`, `--trc`, `--basefile`, `--workdir`: without
+/// ssh hosts they change nothing, as in GNU parallel, whose local jobs have their files).
 #[derive(Debug, clap::Args)]
 pub struct SshArgs {
     /// Run jobs on these hosts: a comma list of [N/][user@]host[:port] (N/ = its slots), `:`
@@ -45,6 +47,57 @@ pub struct SshArgs {
     #[arg(long = "env", env = "FANOUT_ENV", value_name = "NAME")]
     #[arg(help_heading = "Remote hosts (ssh)")]
     env: Vec<String>,
+
+    /// Send FILE (a template, usually {}) to the host before the job; may be repeated
+    #[arg(
+        long = "transferfile",
+        visible_alias = "tf",
+        env = "FANOUT_TRANSFERFILE",
+        value_name = "FILE"
+    )]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    transferfile: Vec<OsString>,
+
+    /// The same as --transferfile {}
+    #[arg(long = "transfer", env = "FANOUT_TRANSFER")]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    transfer: bool,
+
+    /// Fetch FILE (a template) from the host after the job; may be repeated
+    #[arg(long = "return", env = "FANOUT_RETURN", value_name = "FILE")]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    returns: Vec<OsString>,
+
+    /// Remove the sent and returned files (and --basefile at the end) from the host
+    #[arg(long = "cleanup", env = "FANOUT_CLEANUP")]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    cleanup: bool,
+
+    /// The same as --transfer --return FILE --cleanup (may be repeated)
+    #[arg(long = "trc", env = "FANOUT_TRC", value_name = "FILE")]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    trc: Vec<OsString>,
+
+    /// Send FILE to each host once, before its first job; may be repeated
+    #[arg(
+        long = "basefile",
+        visible_alias = "bf",
+        env = "FANOUT_BASEFILE",
+        value_name = "FILE"
+    )]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    basefile: Vec<PathBuf>,
+
+    /// Run remote jobs in DIR (a template; `...`: a fresh directory per job, removed after
+    /// it; `.`: this directory's path under the home directory)
+    #[arg(
+        long = "workdir",
+        visible_alias = "wd",
+        env = "FANOUT_WORKDIR",
+        value_name = "DIR"
+    )]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    workdir: Option<OsString>,
 }
 
 impl SshArgs {
@@ -94,7 +147,30 @@ impl SshArgs {
                 .collect(),
             None => Vec::new(),
         };
+        let workdir = self.workdir.as_deref().map(Workdir::parse);
+        if workdir == Some(Workdir::Fresh)
+            && let Some(f) = self.basefile.iter().find(|f| f.is_relative())
+        {
+            return Err(format!(
+                "--basefile `{}` is relative and --workdir ... is new for each job: give the base file's absolute path",
+                f.display()
+            ));
+        }
+        let mut transfer = self.transferfile;
+        if self.transfer || !self.trc.is_empty() {
+            transfer.push("{}".into());
+        }
+        let mut returns = self.returns;
+        returns.extend(self.trc.iter().cloned());
+        let files = FileOptions {
+            transfer,
+            returns,
+            cleanup: self.cleanup || !self.trc.is_empty(),
+            basefiles: self.basefile,
+            workdir,
+        };
         Ok(Some(SshConfig {
+            files,
             logins,
             ssh,
             env: self.env.into_iter().map(OsString::from).collect(),

@@ -157,6 +157,7 @@ impl Prepared {
             RunParts {
                 template: parts.template,
                 tag: parts.tag,
+                files: parts.files,
                 input: parts.input,
                 executor,
                 skip: parts.skip,

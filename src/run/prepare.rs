@@ -9,12 +9,14 @@ use crate::exec::{Marker, claim_joblog};
 use crate::input::{ArgStream, InputError, Measure, SourceKind, system_limit};
 use crate::pipe::PipeSource;
 use crate::results::joblog::{Done, JoblogFile, JoblogWriter};
-use crate::template::{ShellMode, Template, TemplateOptions, name_columns};
+use crate::template::{FileTemplates, ShellMode, Template, TemplateOptions, name_columns};
 
 /// The checked parts of a run: nothing here has started a job yet.
 pub(crate) struct Parts {
     pub template: Template,
     pub tag: Option<Template>,
+    /// `--transferfile`, `--return`, `--workdir` (with ssh hosts).
+    pub files: Option<FileTemplates>,
     pub input: ArgStream,
     /// Jobs that do not run here: other shards' (`--shard`), and those an earlier joblog has
     /// (`--resume`).
@@ -135,6 +137,17 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
         ),
         _ => None,
     };
+    let files = match &config.ssh {
+        Some(ssh) => FileTemplates::parse(
+            &ssh.files.transfer,
+            &ssh.files.returns,
+            ssh.files.workdir_template(),
+            groups,
+            &options,
+        )
+        .map_err(SetupError::FileTemplate)?,
+        None => None,
+    };
     if g.is_grouping() {
         let measure: Option<Box<dyn Measure>> = (g.max_args.is_none() && g.max_lines.is_none())
             .then(|| Box::new(template.measure(g.max_chars, system_limit())) as Box<dyn Measure>);
@@ -145,7 +158,10 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
         shuffle(&mut all);
         input = ArgStream::from_vec(all);
     }
-    if template.needs_total() || tag.as_ref().is_some_and(Template::needs_total) {
+    if template.needs_total()
+        || tag.as_ref().is_some_and(Template::needs_total)
+        || files.as_ref().is_some_and(FileTemplates::needs_total)
+    {
         // `total_jobs()` needs the count before the first job: the input is read in full, as
         // GNU parallel does.
         let total = match input.known_len() {
@@ -161,6 +177,9 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
         if let Some(t) = &tag {
             t.set_total(total);
         }
+        if let Some(f) = &files {
+            f.set_total(total);
+        }
     }
     if resume && !config.resume_force && pipe.is_none() {
         input = super::resume::check(&template, input, &done, &skip)?;
@@ -174,6 +193,7 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
     Ok(Parts {
         template,
         tag,
+        files,
         input,
         skip,
         joblog,

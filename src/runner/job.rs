@@ -67,7 +67,10 @@ pub(crate) fn render(
     job: &Job,
     slot: u32,
 ) -> Result<Rendered, crate::template::RenderError> {
-    let spec = shared.template.render(job, slot)?;
+    let mut spec = shared.template.render(job, slot)?;
+    if let Some(files) = &shared.files {
+        spec.files = Some(files.render(job, slot)?);
+    }
     let tag = match (&shared.config.tag, &shared.tag) {
         (_, Some(t)) => Some(t.render_plain(job, slot)?.into()),
         (Some(crate::config::Tag::Args), None) => Some(job.args.join(&b' ').into()),

@@ -34,13 +34,15 @@ use crate::report::channel::EventSender;
 use crate::report::events::{RunEvent, RunSummary};
 use crate::results::joblog::JoblogWriter;
 use crate::results::{ResultStore, RunEnd};
-use crate::template::Template;
+use crate::template::{FileTemplates, Template};
 
 /// What every job task shares.
 pub(crate) struct Shared {
     pub config: Config,
     pub template: Template,
     pub tag: Option<Template>,
+    /// `--transferfile`, `--return`, `--workdir`: rendered into each job's spec.
+    pub files: Option<FileTemplates>,
     pub executor: Arc<dyn Executor>,
     pub places: Places,
     pub store: ResultStore,
@@ -97,6 +99,8 @@ pub(crate) struct RunParts {
     pub template: Template,
     /// The `--tagstring` template.
     pub tag: Option<Template>,
+    /// The file names an ssh host sends and returns around each job.
+    pub files: Option<FileTemplates>,
     pub input: ArgStream,
     pub executor: Arc<dyn Executor>,
     /// Jobs that do not run here (other shards', already done by `--resume`).
@@ -121,6 +125,7 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
     let shared = Arc::new(Shared {
         template: parts.template,
         tag: parts.tag,
+        files: parts.files,
         places: Places::new(parts.executor.places(), slots),
         executor: parts.executor,
         store: ResultStore::new(),

@@ -91,6 +91,7 @@ async fn run_fake(
         RunParts {
             template: Template::parse(&config.command, ShellMode::Auto, 1).unwrap(),
             tag: None,
+            files: None,
             input: ArgStream::open(&[Source::args(values.iter().copied())], b'\n').unwrap(),
             executor: Arc::new(fake.clone()),
             skip: Default::default(),

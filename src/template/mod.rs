@@ -3,6 +3,7 @@
 //! words with the replacement-string table of `rpl`; `render` fills them in; `perl` evaluates
 //! `{= perl expression =}` and the `--rpl`/`--plus` tags.
 
+mod files;
 mod header;
 mod measure;
 mod parse;
@@ -12,6 +13,7 @@ mod rpl;
 mod shell;
 mod token;
 
+pub(crate) use files::FileTemplates;
 pub(crate) use header::name_columns;
 pub use rpl::{Replacements, RplError};
 pub use shell::ShellMode;

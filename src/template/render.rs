@@ -381,6 +381,7 @@ impl Template {
             argv,
             shell: false,
             stdin: job.stdin.clone(),
+            files: None,
         })
     }
 }

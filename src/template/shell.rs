@@ -46,6 +46,7 @@ impl Shell {
             ],
             shell: true,
             stdin: job.stdin.clone(),
+            files: None,
         }
     }
 }

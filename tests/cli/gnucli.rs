@@ -255,7 +255,7 @@ fn a_gnu_option_fanout_lacks_is_refused_with_what_to_do() {
             &["--semaphore", "echo"],
             "--semaphore is not supported; fanout has no semaphore mode",
         ),
-        (&["--transfer", "wc"], "--transfer is not supported;"),
+        (&["--hostgroups", "wc"], "--hostgroups is not supported;"),
         (&["--files", "echo"], "--files is not supported;"),
     ] {
         let out = fanout().args(args).assert().code(255);

@@ -656,3 +656,312 @@ fn filter_hosts_leaves_out_a_host_that_does_not_answer() {
     assert!(err.contains("--filter-hosts: no host answered"), "{err}");
     assert!(stdout_of(&out).is_empty());
 }
+
+impl Hosts {
+    /// Every path in the test user's home on `host` but `.ssh`, sorted.
+    fn home_files(&self, host: &str) -> Vec<String> {
+        let out = std::process::Command::new("ssh")
+            .args(["-F", self.config.to_str().unwrap(), "-o", "BatchMode=yes"])
+            .arg(host)
+            .arg("cd && find . -path ./.ssh -prune -o -print | sort")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ssh {host}: {out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| *l != "." && *l != "./.ssh")
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Runs the sh `script` in the test user's home on `host`; its stdout.
+    fn on(&self, host: &str, script: &str) -> String {
+        let out = std::process::Command::new("ssh")
+            .args(["-F", self.config.to_str().unwrap(), "-o", "BatchMode=yes"])
+            .arg(host)
+            .arg(script)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ssh {host} {script}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+#[test]
+fn trc_sends_the_input_returns_the_result_and_leaves_nothing() {
+    let Some(h) = Hosts::get("trc_sends_the_input_returns_the_result_and_leaves_nothing") else {
+        return;
+    };
+    let d = Dir::new();
+    std::fs::create_dir_all(d.join("in")).unwrap();
+    let names = ["in/a.txt", "in/b c.txt", "top.txt", "in/d.txt"];
+    for (i, n) in names.iter().enumerate() {
+        d.write(n, "x".repeat(i + 1));
+    }
+    let before = [h.home_files("h1"), h.home_files("h2")];
+    let logins = (h.logins(1), h.logins(2));
+    // The job reads the sent file on the host and writes its result beside it; the result
+    // comes back to the same relative path here.
+    let out = h
+        .fanout(&d)
+        .args([
+            "-S",
+            "1/h1,1/h2",
+            "--trc",
+            "{}.out",
+            "--shell",
+            "printf '%s %s\\n' $(wc -c < {}) $(hostname) > {}.out",
+            ":::",
+        ])
+        .args(names)
+        .assert()
+        .success();
+    let err = stderr_of(&out);
+    let mut hosts = std::collections::BTreeSet::new();
+    for (i, n) in names.iter().enumerate() {
+        let back = std::fs::read_to_string(d.join(format!("{n}.out")))
+            .unwrap_or_else(|e| panic!("{n}.out did not come back ({e}): {err}"));
+        let (count, host) = back.trim().split_once(' ').unwrap();
+        assert_eq!(count, (i + 1).to_string(), "{n}: {back}");
+        hosts.insert(host.to_string());
+    }
+    assert_eq!(hosts.len(), 2, "both hosts ran jobs: {hosts:?}");
+    // rsync went over each host's ControlMaster: one login per host for the whole run.
+    assert_eq!((h.logins(1), h.logins(2)), (logins.0 + 1, logins.1 + 1));
+    // Sent files, results and the directories made for them are gone from both hosts.
+    assert_eq!([h.home_files("h1"), h.home_files("h2")], before, "{err}");
+}
+
+#[test]
+fn basefile_is_sent_once_per_host_and_cleaned_up() {
+    let Some(h) = Hosts::get("basefile_is_sent_once_per_host_and_cleaned_up") else {
+        return;
+    };
+    let d = Dir::new();
+    std::fs::create_dir_all(d.join("base")).unwrap();
+    d.write("base/base.txt", "base\n");
+    // Each job appends to the base file on its host: sent once, the n-th job on a host sees
+    // n lines; sent before every job, each would see 1.
+    let out = h
+        .fanout(&d)
+        .args([
+            "-S",
+            "1/h1,1/h2",
+            "--bf",
+            "base/base.txt",
+            "--cleanup",
+            "--shell",
+            "echo $(hostname) $(wc -l < base/base.txt); echo more >> base/base.txt",
+            ":::",
+        ])
+        .args((1..=8).map(|i| i.to_string()))
+        .assert()
+        .success();
+    let stdout = stdout_of(&out);
+    assert!(stderr_of(&out).is_empty(), "{}", stderr_of(&out));
+    let mut seen: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for line in stdout.lines() {
+        let (host, n) = line.split_once(' ').unwrap();
+        seen.entry(host.into())
+            .or_default()
+            .push(n.parse().unwrap());
+    }
+    assert_eq!(seen.values().map(Vec::len).sum::<usize>(), 8, "{stdout}");
+    for (host, mut counts) in seen {
+        counts.sort();
+        let want: Vec<usize> = (1..=counts.len()).collect();
+        assert_eq!(counts, want, "{host}: base.txt sent more than once");
+    }
+    // --cleanup: gone from the hosts at the end; the local one is untouched.
+    for host in ["h1", "h2"] {
+        assert!(
+            !h.home_files(host).iter().any(|f| f.contains("base")),
+            "{host}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(d.join("base/base.txt")).unwrap(),
+        "base\n"
+    );
+}
+
+#[test]
+fn workdir_dots_is_a_fresh_directory_per_job_removed_after_it() {
+    let Some(h) = Hosts::get("workdir_dots_is_a_fresh_directory_per_job_removed_after_it") else {
+        return;
+    };
+    let d = Dir::new();
+    let before = h.home_files("h1");
+    let out = h
+        .fanout(&d)
+        .args([
+            "-S",
+            "2/h1",
+            "--wd",
+            "...",
+            "--shell",
+            "touch junk.{}; ls; pwd",
+            ":::",
+            "1",
+            "2",
+            "3",
+        ])
+        .assert()
+        .success();
+    let stdout = stdout_of(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{stdout}");
+    let dirs: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with('/'))
+        .collect();
+    assert_eq!(dirs.len(), 3, "a directory per job: {stdout}");
+    assert!(
+        dirs.iter().all(|d| d.contains("/.parallel/tmp/")),
+        "{stdout}"
+    );
+    // Each job saw only its own file.
+    for i in 1..=3 {
+        assert!(lines.contains(&format!("junk.{i}").as_str()), "{stdout}");
+    }
+    assert_eq!(h.home_files("h1"), before, "removed after the jobs");
+}
+
+#[test]
+fn relative_paths_keep_their_directories_under_the_workdir() {
+    let Some(h) = Hosts::get("relative_paths_keep_their_directories_under_the_workdir") else {
+        return;
+    };
+    let d = Dir::new();
+    std::fs::create_dir_all(d.join("data/sub")).unwrap();
+    d.write("data/sub/x.in", "hello\n");
+    // `dir/file` arrives as `dir/file` under --workdir; the result returns to `dir/` here, and
+    // `out/./REST` returns REST into `out/`.
+    let out = h
+        .fanout(&d)
+        .args([
+            "-S",
+            "h1",
+            "--wd",
+            "work/{#}",
+            "--tf",
+            "{}",
+            "--return",
+            "{.}.up",
+            "--return",
+            "out/./{.}.len",
+            "--shell",
+            "pwd > {.}.up; tr a-z A-Z < {} >> {.}.up; wc -c < {} > {.}.len",
+            ":::",
+            "data/sub/x.in",
+        ])
+        .assert()
+        .success();
+    let err = stderr_of(&out);
+    let up =
+        std::fs::read_to_string(d.join("data/sub/x.up")).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let (pwd, text) = up.split_once('\n').unwrap();
+    assert!(pwd.ends_with("/work/1"), "{up}");
+    assert_eq!(text, "HELLO\n");
+    let len = std::fs::read_to_string(d.join("out/data/sub/x.len"))
+        .unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(len.trim(), "6");
+    // Without --cleanup the files stay on the host, where the rules put them.
+    let there = h.on(
+        "h1",
+        "cat work/1/data/sub/x.in; ls work/1/data/sub; rm -rf work",
+    );
+    assert_eq!(there, "hello\nx.in\nx.len\nx.up\n");
+    // A file that cannot be sent fails its job (exit 255, the reason said), not the run's
+    // other jobs.
+    let out = h
+        .fanout(&d)
+        .args([
+            "-S",
+            "h1",
+            "--tf",
+            "{}",
+            "cat",
+            ":::",
+            "data/sub/x.in",
+            "missing",
+        ])
+        .assert()
+        .code(1);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("--transferfile `missing` cannot be read here"),
+        "{err}"
+    );
+    assert_eq!(stdout_of(&out), "hello\n");
+    // A result that does not come back fails a job that exited 0, with a warning.
+    let out = h
+        .fanout(&d)
+        .args(["-S", "h1", "--return", "{}.none", "true", ":::", "r"])
+        .assert()
+        .code(1);
+    let err = stderr_of(&out);
+    assert!(err.contains("--return `r.none`"), "{err}");
+    h.on("h1", "rm -rf data");
+}
+
+#[test]
+fn file_options_without_ssh_hosts_run_the_jobs_here() {
+    // GNU parallel's local jobs already have their files: the options change nothing here.
+    let d = Dir::new();
+    d.write("a", "1");
+    let out = d
+        .fanout()
+        .args([
+            "--trc",
+            "{}.out",
+            "--bf",
+            "a",
+            "--shell",
+            "cat {} > {}.out",
+            ":::",
+            "a",
+        ])
+        .assert()
+        .success();
+    assert!(stdout_of(&out).is_empty());
+    assert_eq!(std::fs::read_to_string(d.join("a.out")).unwrap(), "1");
+    assert!(d.join("a").exists(), "--cleanup removes nothing here");
+}
+
+#[test]
+fn a_timed_out_job_gets_no_return_but_its_cleanup() {
+    let Some(h) = Hosts::get("a_timed_out_job_gets_no_return_but_its_cleanup") else {
+        return;
+    };
+    let d = Dir::new();
+    d.write("t.in", "x");
+    let before = h.home_files("h1");
+    let out = h
+        .fanout(&d)
+        .args([
+            "-S",
+            "h1",
+            "--timeout",
+            "1",
+            "--trc",
+            "{}.out",
+            "--shell",
+            "echo partial > {}.out; sleep 30",
+            ":::",
+            "t.in",
+        ])
+        .assert()
+        .code(1);
+    let err = stderr_of(&out);
+    assert!(
+        !d.join("t.in.out").exists(),
+        "a partial result came back: {err}"
+    );
+    assert!(!err.contains("--return"), "{err}");
+    assert_eq!(h.home_files("h1"), before, "{err}");
+}

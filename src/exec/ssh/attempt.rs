@@ -192,6 +192,36 @@ impl Drop for MarkerFilter {
     }
 }
 
+/// What is left to do on the host after the job: its `--return`s and `--cleanup`.
+pub(super) struct After {
+    pub plan: super::files::Plan,
+    /// The master the job ran over.
+    pub path: std::path::PathBuf,
+}
+
+impl After {
+    /// Fetches the returns, then removes what is to be removed; the first error, if any
+    /// (a removal that fails is only a warning).
+    /// `ended`: fanout ended the job (a timeout, a halt, a signal), so its results are
+    /// partial and are not fetched; the removals are still made.
+    async fn run(&self, host: &Host, ended: bool) -> Result<(), String> {
+        let mut result = Ok(());
+        for name in self.plan.returns.iter().filter(|_| !ended) {
+            let (remote_dir, file, local_dir) = super::files::return_args(name, &self.plan.workdir);
+            if let Err(e) = host.fetch(&self.path, remote_dir, file, local_dir).await {
+                let shown = String::from_utf8_lossy(name);
+                result = result.and(Err(format!("--return `{shown}`: {e}")));
+            }
+        }
+        if let Some(script) = self.plan.cleanup_script()
+            && let Err(e) = host.run_script(&self.path, &script).await
+        {
+            tracing::warn!(host = host.name(), "--cleanup on {}: {e}", host.name());
+        }
+        result
+    }
+}
+
 /// A running remote attempt.
 pub(super) struct SshAttempt {
     client: LocalAttempt,
@@ -203,6 +233,9 @@ pub(super) struct SshAttempt {
     _session: Session,
     ended: Option<Exit>,
     kill_by: Option<Instant>,
+    after: Option<After>,
+    /// fanout sent the job a signal that ends it.
+    ended_by_us: bool,
 }
 
 impl SshAttempt {
@@ -212,6 +245,7 @@ impl SshAttempt {
         prefix: Arc<[u8]>,
         host: Arc<Host>,
         session: Session,
+        after: Option<After>,
     ) -> SshAttempt {
         let (tx, rx) = watch::channel(Seen::default());
         SshAttempt {
@@ -224,6 +258,8 @@ impl SshAttempt {
             _session: session,
             ended: None,
             kill_by: None,
+            after,
+            ended_by_us: false,
         }
     }
 }
@@ -248,6 +284,12 @@ impl Attempt for SshAttempt {
     }
 
     fn signal(&mut self, signal: Signal) {
+        if !matches!(
+            signal,
+            Signal::SIGTSTP | Signal::SIGSTOP | Signal::SIGCONT | Signal::SIGWINCH
+        ) {
+            self.ended_by_us = true;
+        }
         self.control.send(signal);
         if signal == Signal::SIGKILL {
             self.control.close();
@@ -277,7 +319,7 @@ impl Attempt for SshAttempt {
             self.control.close();
             let _ = tokio::time::timeout(MARKER_WAIT, self.seen_rx.wait_for(|s| s.eof)).await;
             let seen = *self.seen_rx.borrow();
-            let exit = match seen.status {
+            let mut exit = match seen.status {
                 Some(code) => Exit::Code(code),
                 None => {
                     tracing::debug!(
@@ -288,6 +330,16 @@ impl Attempt for SshAttempt {
                     Exit::Lost
                 }
             };
+            // The job ran to its end: its files come back before it is reported.
+            if exit != Exit::Lost
+                && let Some(after) = self.after.take()
+                && let Err(e) = after.run(&self.host, self.ended_by_us).await
+            {
+                tracing::warn!(host = self.host.name(), "job on {}: {e}", self.host.name());
+                if exit == Exit::Code(0) {
+                    exit = Exit::Code(255);
+                }
+            }
             self.host.attempt_ended(exit == Exit::Lost).await;
             self.ended = Some(exit);
             exit

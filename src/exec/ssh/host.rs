@@ -74,6 +74,8 @@ pub(super) struct Host {
     probing: AtomicBool,
     /// The user's ssh configuration sets a ConnectTimeout (else fanout gives one).
     has_connect_timeout: AtomicBool,
+    /// `--basefile`s sent (or why not), once.
+    basefiles: tokio::sync::OnceCell<Result<(), String>>,
 }
 
 impl Host {
@@ -94,6 +96,7 @@ impl Host {
             lost: AtomicU32::new(0),
             probing: AtomicBool::new(false),
             has_connect_timeout: AtomicBool::new(false),
+            basefiles: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -108,10 +111,28 @@ impl Host {
         control_path: &std::path::Path,
         master: bool,
     ) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(&self.ssh[0]);
-        cmd.args(&self.ssh[1..]);
+        let words = self.ssh_words(control_path, master);
+        let mut cmd = tokio::process::Command::new(&words[0]);
+        cmd.args(&words[1..]);
+        cmd.arg(self.dest());
+        cmd.arg("--");
+        cmd
+    }
+
+    /// The `[user@]host` to log in to.
+    pub(super) fn dest(&self) -> &str {
+        self.login
+            .dest
+            .as_deref()
+            .expect("a remote login has a destination")
+    }
+
+    /// The ssh program and every option, without the destination: also rsync's `-e`.
+    pub(super) fn ssh_words(&self, control_path: &std::path::Path, master: bool) -> Vec<OsString> {
+        let mut words: Vec<OsString> = self.ssh.to_vec();
         let mut opt = |o: &str| {
-            cmd.arg("-o").arg(o);
+            words.push("-o".into());
+            words.push(o.into());
         };
         if master {
             opt("ControlMaster=yes");
@@ -128,23 +149,167 @@ impl Host {
             opt("ProxyCommand=false");
         }
         opt("BatchMode=yes");
-        cmd.arg("-o").arg({
+        words.push("-o".into());
+        words.push({
             let mut o = OsString::from("ControlPath=");
             o.push(control_path);
             o
         });
-        cmd.arg("-T");
+        words.push("-T".into());
         if let Some(port) = self.login.port {
-            cmd.arg("-p").arg(port.to_string());
+            words.push("-p".into());
+            words.push(port.to_string().into());
         }
-        cmd.arg(
-            self.login
-                .dest
-                .as_deref()
-                .expect("a remote login has a destination"),
-        );
-        cmd.arg("--");
-        cmd
+        words
+    }
+
+    /// Runs `cmd` (rsync, or ssh over `path`'s master) to its end; its stderr is the error.
+    async fn run_helper(&self, cmd: &mut tokio::process::Command) -> Result<(), String> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+        let child = self
+            .local
+            .spawn_helper(cmd)
+            .map_err(|e| format!("cannot run `{program}`: {e}"))?;
+        let pid = child.id().unwrap_or(0);
+        let out = child.wait_with_output().await;
+        self.local.forget_helper(pid);
+        let out = out.map_err(|e| format!("`{program}`: {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&out.stderr);
+        let text = text.trim();
+        Err(match text.is_empty() {
+            true => format!("`{program}` failed ({})", out.status),
+            false => text.to_string(),
+        })
+    }
+
+    /// rsync over `path`'s master with these arguments (the remote side as `HOST:`).
+    pub(super) async fn rsync(
+        &self,
+        path: &std::path::Path,
+        args: Vec<OsString>,
+    ) -> Result<(), String> {
+        let mut cmd = tokio::process::Command::new("rsync");
+        match std::env::var("PARALLEL_RSYNC_OPTS") {
+            Ok(opts) => cmd.args(opts.split_whitespace()),
+            Err(_) => cmd.arg("-rlDzR"),
+        };
+        cmd.arg("--protect-args")
+            .arg("-e")
+            .arg(super::files::rsync_command(&self.ssh_words(path, false)))
+            .args(args);
+        self.run_helper(&mut cmd).await
+    }
+
+    /// Runs the sh `script` on the host over `path`'s master.
+    pub(super) async fn run_script(
+        &self,
+        path: &std::path::Path,
+        script: &[u8],
+    ) -> Result<(), String> {
+        let mut line = b"exec sh -c ".to_vec();
+        crate::quote::quote_into(&mut line, script);
+        use std::os::unix::ffi::OsStringExt;
+        let mut cmd = self.command(path, false);
+        cmd.arg(OsString::from_vec(line));
+        self.run_helper(&mut cmd).await
+    }
+
+    /// Sends the base files once (the first job's start on this host does, the others wait
+    /// for it); the same error for every job when that failed.
+    pub(super) async fn send_basefiles(
+        &self,
+        path: &std::path::Path,
+        files: &super::files::FileOptions,
+    ) -> Result<(), String> {
+        self.basefiles
+            .get_or_init(|| async {
+                let workdir = files.base_workdir();
+                for file in &files.basefiles {
+                    let (src, dest) =
+                        super::files::send_args(file.as_os_str().as_encoded_bytes(), &workdir);
+                    self.send(path, src, dest)
+                        .await
+                        .map_err(|e| format!("--basefile `{}`: {e}", file.display()))?;
+                }
+                Ok(())
+            })
+            .await
+            .clone()
+    }
+
+    /// True once the base files are here (for `--cleanup` at the end).
+    pub(super) fn has_basefiles(&self) -> bool {
+        matches!(self.basefiles.get(), Some(Ok(())))
+    }
+
+    /// Sends the local `src` into the directory `dest` on the host (made when missing).
+    pub(super) async fn send(
+        &self,
+        path: &std::path::Path,
+        src: Vec<u8>,
+        dest: Vec<u8>,
+    ) -> Result<(), String> {
+        use std::os::unix::ffi::OsStringExt;
+        let mut rsync_path = b"mkdir -p -- ".to_vec();
+        crate::quote::quote_into(&mut rsync_path, &dest);
+        rsync_path.extend_from_slice(b" && rsync");
+        let mut remote = format!("{}:", self.dest()).into_bytes();
+        remote.extend_from_slice(&dest);
+        let mut flag = b"--rsync-path=".to_vec();
+        flag.extend_from_slice(&rsync_path);
+        self.rsync(
+            path,
+            vec![
+                OsString::from_vec(flag),
+                "--".into(),
+                OsString::from_vec(src),
+                OsString::from_vec(remote),
+            ],
+        )
+        .await
+    }
+
+    /// Fetches `file` from the directory `remote_dir` on the host into the local `local_dir`
+    /// (made when missing).
+    pub(super) async fn fetch(
+        &self,
+        path: &std::path::Path,
+        remote_dir: Vec<u8>,
+        file: Vec<u8>,
+        local_dir: Vec<u8>,
+    ) -> Result<(), String> {
+        use std::os::unix::ffi::OsStringExt;
+        let local_dir = OsString::from_vec(local_dir);
+        std::fs::create_dir_all(&local_dir).map_err(|e| {
+            format!(
+                "cannot make the directory `{}`: {e}",
+                local_dir.to_string_lossy()
+            )
+        })?;
+        let mut flag = b"--rsync-path=cd -- ".to_vec();
+        crate::quote::quote_into(&mut flag, &remote_dir);
+        flag.extend_from_slice(b" && rsync");
+        let mut remote = format!("{}:", self.dest()).into_bytes();
+        remote.extend_from_slice(&file);
+        let mut local = local_dir.into_vec();
+        local.push(b'/');
+        self.rsync(
+            path,
+            vec![
+                OsString::from_vec(flag),
+                "--".into(),
+                OsString::from_vec(remote),
+                OsString::from_vec(local),
+            ],
+        )
+        .await
     }
 
     /// Makes the first connection (at the run's start) and returns the host's CPU count.

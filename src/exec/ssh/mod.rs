@@ -10,15 +10,18 @@
 //! job again at another place, and a host that keeps failing is taken out for a while.
 
 mod attempt;
+mod files;
 mod host;
 mod login;
 mod remote;
 
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::{Arc, Mutex, Weak};
 
 use futures::future::BoxFuture;
 
+pub use files::{FileOptions, Workdir};
 pub use login::{Login, read_login_file, split_command};
 
 use super::{AcquireError, Attempt, Executor, Local, Place, StartError, StartRequest};
@@ -40,6 +43,8 @@ pub struct SshConfig {
     /// `--filter-hosts`: hosts that cannot be logged in to at the start are left out of the
     /// run (a warning each) instead of being tried again later.
     pub filter_hosts: bool,
+    /// `--transferfile`, `--return`, `--cleanup`, `--basefile`, `--workdir`.
+    pub files: FileOptions,
 }
 
 /// The executor for sshlogins (and `:`, through the [`Local`] one inside).
@@ -60,6 +65,7 @@ pub struct Ssh {
     /// Each login's CPU count, when `--filter-hosts` has already asked.
     probed: Mutex<Option<Vec<Option<usize>>>>,
     dir: Mutex<Option<tempfile::TempDir>>,
+    files: Arc<FileOptions>,
     controls: Mutex<Vec<Weak<Control>>>,
 }
 
@@ -132,6 +138,7 @@ impl Ssh {
             nonce,
             slots: Mutex::new(Vec::new()),
             filter_hosts: config.filter_hosts,
+            files: Arc::new(config.files),
             active: Mutex::new((0..logins.len()).collect()),
             probed: Mutex::new(None),
             dir: Mutex::new(Some(dir)),
@@ -149,6 +156,37 @@ impl Ssh {
             Some(j) => crate::config::parse_slots(j, cpus).unwrap_or(cpus),
             None => cpus,
         }
+    }
+
+    /// The base files (once per host), then the job's `--transferfile`s; a failure is the
+    /// job's (exit 255, with rsync's words).
+    async fn send_files(
+        &self,
+        host: &Host,
+        path: &std::path::Path,
+        plan: &files::Plan,
+    ) -> Result<(), StartError> {
+        let fail = |message: String| StartError::Job {
+            code: 255,
+            message: format!("fanout: {}: {message}\n", host.name()),
+        };
+        if !self.files.basefiles.is_empty() {
+            host.send_basefiles(path, &self.files).await.map_err(fail)?;
+        }
+        for name in &plan.transfer {
+            let shown = String::from_utf8_lossy(name);
+            let readable = std::fs::File::open(std::ffi::OsStr::from_bytes(name)).is_ok();
+            if !readable {
+                return Err(fail(format!(
+                    "--transferfile `{shown}` cannot be read here, so it is not sent"
+                )));
+            }
+            let (src, dest) = files::send_args(name, &plan.workdir);
+            host.send(path, src, dest)
+                .await
+                .map_err(|e| fail(format!("cannot send `{shown}`: {e}")))?;
+        }
+        Ok(())
     }
 
     fn send_all(&self, signal: nix::sys::signal::Signal) {
@@ -260,7 +298,18 @@ impl Executor for Ssh {
                 .collect();
             env.push(("PARALLEL_SSHLOGIN".into(), host.name().into()));
             env.extend(self.env.iter().cloned());
-            let line = remote::command_line(&request.spec.argv, &env, &self.nonce);
+            let plan = files::Plan::new(&self.files, request.spec.files.as_deref(), request.id);
+            if let Some(plan) = &plan {
+                self.send_files(&host, &path, plan).await?;
+            }
+            let line = remote::command_line(
+                &request.spec.argv,
+                &env,
+                &self.nonce,
+                plan.as_ref()
+                    .filter(|p| p.changes_dir())
+                    .map(|p| &p.workdir[..]),
+            );
             let mut cmd = host.command(&path, false);
             cmd.arg(line)
                 .stdin(std::process::Stdio::piped())
@@ -291,7 +340,9 @@ impl Executor for Ssh {
                 .lock()
                 .expect("never poisoned")
                 .push(Arc::downgrade(&control));
-            let attempt = SshAttempt::new(client, control, self.prefix.clone(), host, session);
+            let after = plan.map(|plan| attempt::After { plan, path });
+            let attempt =
+                SshAttempt::new(client, control, self.prefix.clone(), host, session, after);
             Ok(Box::new(attempt) as Box<dyn Attempt>)
         })
     }
@@ -335,6 +386,37 @@ impl Executor for Ssh {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            if self.files.cleanup && !self.files.basefiles.is_empty() {
+                let names: Vec<Vec<u8>> = self
+                    .files
+                    .basefiles
+                    .iter()
+                    .map(|f| f.as_os_str().as_bytes().to_vec())
+                    .collect();
+                let names: Vec<&[u8]> = names.iter().map(|n| &n[..]).collect();
+                let script = files::removal_script(&names, &self.files.base_workdir());
+                let script = &script;
+                futures::future::join_all(
+                    self.hosts
+                        .iter()
+                        .flatten()
+                        .filter(|h| h.has_basefiles())
+                        .map(|h| async move {
+                            let removed = match h.session().await {
+                                Ok((path, _session)) => h.run_script(&path, script).await,
+                                Err(e) => Err(e),
+                            };
+                            if let Err(e) = removed {
+                                tracing::warn!(
+                                    host = h.name(),
+                                    "--cleanup: the base files stay on {}: {e}",
+                                    h.name()
+                                );
+                            }
+                        }),
+                )
+                .await;
+            }
             futures::future::join_all(self.hosts.iter().flatten().map(|h| h.close())).await;
             drop(self.dir.lock().expect("never poisoned").take());
             self.local.close().await;

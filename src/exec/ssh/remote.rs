@@ -34,13 +34,24 @@ printf '\035FANOUT-END-%s %s\035\n' "$2" $rc >&2
 exit $rc"#;
 
 /// The remote command line for one job: `exec sh -c WRAPPER sh SCRIPT NONCE`, where SCRIPT
-/// exports `env` and execs `argv`, every word quoted once.
+/// goes into `workdir` (made when missing; exit 255 when it cannot be), exports `env` and
+/// execs `argv`, every word quoted once.
 pub(super) fn command_line(
     argv: &[OsString],
     env: &[(OsString, OsString)],
     nonce: &str,
+    workdir: Option<&[u8]>,
 ) -> OsString {
     let mut script = Vec::new();
+    if let Some(dir) = workdir {
+        let mut q = Vec::new();
+        quote_into(&mut q, dir);
+        script.extend_from_slice(b"mkdir -p -- ");
+        script.extend_from_slice(&q);
+        script.extend_from_slice(b" && cd -- ");
+        script.extend_from_slice(&q);
+        script.extend_from_slice(b" || exit 255; ");
+    }
     if !env.is_empty() {
         script.extend_from_slice(b"export");
         for (name, value) in env {
@@ -102,7 +113,7 @@ mod tests {
             OsString::from_vec(b"caf\xe9".to_vec()),
         ];
         let env = vec![("FANOUT_SEQ".into(), "7".into())];
-        let line = command_line(&argv, &env, "n1");
+        let line = command_line(&argv, &env, "n1", None);
         let out = run(&line);
         assert_eq!(
             out.stdout,
@@ -113,6 +124,7 @@ mod tests {
             &["sh".into(), "-c".into(), "echo $FANOUT_SEQ; exit 3".into()],
             &env,
             "n1",
+            None,
         );
         let out = run(&line);
         assert_eq!((out.status.code(), &out.stdout[..]), (Some(3), &b"7\n"[..]));
