@@ -32,18 +32,20 @@ pub(super) const REFUSED: &[(&[&str], &str)] = &[
     ),
     // Remote hosts.
     (
-        &[
-            "--ssh-delay",
-            "--sshdelay",
-            "--controlmaster",
-            "-M",
-            "--nonall",
-            "--onall",
-            "--hostgroups",
-            "--hgrp",
-            "--rsync-opts",
-        ],
-        "with -S/--sshlogin fanout runs the command on the host (one ControlMaster per host); copy files with rsync or scp in the command",
+        &["--ssh-delay", "--sshdelay", "--controlmaster", "-M"],
+        "fanout always uses one ControlMaster per -S host and starts them one at a time",
+    ),
+    (
+        &["--nonall", "--onall"],
+        "to run on every host, run fanout once per host: for h in h1 h2; do fanout -S $h CMD ::: ARGS; done",
+    ),
+    (
+        &["--hostgroups", "--hgrp"],
+        "give each group's hosts to its own fanout run with -S",
+    ),
+    (
+        &["--rsync-opts"],
+        "set PARALLEL_RSYNC_OPTS in the environment (it replaces -rlDzR, as in GNU parallel)",
     ),
     // Running and scheduling.
     (
