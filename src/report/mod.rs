@@ -10,6 +10,8 @@ mod bar_layout;
 pub(crate) mod channel;
 pub(crate) mod console;
 pub(crate) mod dir;
+pub(crate) mod gnu_dir;
+pub(crate) mod gnu_table;
 pub mod events;
 pub(crate) mod json;
 mod json_stream;
