@@ -415,9 +415,8 @@ impl Cli {
         } else {
             ProgressMode::Auto
         };
-        let capture = self.results_json.is_some()
-            || self.results.is_some()
-            || self.results_by_seq.is_some();
+        let capture =
+            self.results_json.is_some() || self.results.is_some() || self.results_by_seq.is_some();
         if let Some(p) = &self.results
             && p.as_os_str().as_encoded_bytes().contains(&b'{')
         {

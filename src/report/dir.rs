@@ -123,7 +123,12 @@ pub(super) fn open_root(root: &Path, flag: &'static str) -> Result<(), ResultsEr
     if files::sticky_world_writable(&files::parent_of(root))
         && std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink())
     {
-        return Err(planted(flag, root, files::parent_of(root), "a symbolic link"));
+        return Err(planted(
+            flag,
+            root,
+            files::parent_of(root),
+            "a symbolic link",
+        ));
     }
     std::fs::create_dir_all(root).map_err(err)?;
     files::check_dir(root).map_err(|e| match e {

@@ -36,10 +36,14 @@ impl TableKind {
     /// The kind a path ends in (case-insensitive, as GNU parallel), `None` for a directory.
     pub fn of(path: &Path) -> Option<TableKind> {
         let name = path.as_os_str().as_encoded_bytes().to_ascii_lowercase();
-        [(".csv", Self::Csv), (".tsv", Self::Tsv), (".json", Self::Json)]
-            .into_iter()
-            .find(|(end, _)| name.ends_with(end.as_bytes()))
-            .map(|(_, k)| k)
+        [
+            (".csv", Self::Csv),
+            (".tsv", Self::Tsv),
+            (".json", Self::Json),
+        ]
+        .into_iter()
+        .find(|(end, _)| name.ends_with(end.as_bytes()))
+        .map(|(_, k)| k)
     }
 }
 
@@ -179,7 +183,7 @@ impl GnuTable {
     }
 
     /// A job's row (JSON: its line).
-    fn row(&mut self, r: &JobRecord, out: &[u8], err: &[u8]) -> Vec<u8> {
+    fn row(&self, r: &JobRecord, out: &[u8], err: &[u8]) -> Vec<u8> {
         let start = r
             .start
             .duration_since(UNIX_EPOCH)
@@ -254,11 +258,7 @@ fn json_quote(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 fn json_row(numbers: &[String], cmd: &[u8], values: &[&[u8]], out: &[u8], err: &[u8]) -> Vec<u8> {
-    let mut l = format!(
-        "{{ \"Seq\": {}, \"Host\": ",
-        numbers[0]
-    )
-    .into_bytes();
+    let mut l = format!("{{ \"Seq\": {}, \"Host\": ", numbers[0]).into_bytes();
     json_quote(&mut l, numbers[1].as_bytes());
     l.extend_from_slice(
         format!(
@@ -311,7 +311,11 @@ impl Reporter for GnuTable {
             // The first job to end gives the header (its number of values, as GNU's does),
             // written at once also with -k.
             self.header_written = true;
-            let sep = if self.kind == TableKind::Csv { b',' } else { b'\t' };
+            let sep = if self.kind == TableKind::Csv {
+                b','
+            } else {
+                b'\t'
+            };
             let mut head = Vec::new();
             self.header(&mut head, sep, record.args.values().len());
             self.write(&head)?;

@@ -16,7 +16,12 @@ fn tree(root: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, Vec<u8>>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
+            let rel = p
+                .strip_prefix(root)
+                .unwrap()
+                .as_os_str()
+                .as_bytes()
+                .to_vec();
             if p.is_dir() {
                 out.insert([rel.as_slice(), b"/"].concat(), Vec::new());
                 walk(root, &p, out);
@@ -50,7 +55,11 @@ fn same_tree_as_gnu(args: &[&str]) -> BTreeMap<Vec<u8>, Vec<u8>> {
         .args(args)
         .assert()
         .success();
-    assert_eq!(stdout_of(&out), "", "--results prints no job output, as GNU");
+    assert_eq!(
+        stdout_of(&out),
+        "",
+        "--results prints no job output, as GNU"
+    );
     let mine = tree(&ours);
     if !have_gnu_parallel() {
         eprintln!("SKIP the GNU comparison: GNU parallel is not installed");
@@ -71,7 +80,9 @@ fn same_tree_as_gnu(args: &[&str]) -> BTreeMap<Vec<u8>, Vec<u8>> {
     assert_eq!(st.stdout, b"", "GNU prints no job output with --results");
     let gnu_tree = tree(&theirs);
     assert_eq!(
-        mine.keys().map(|k| String::from_utf8_lossy(k)).collect::<Vec<_>>(),
+        mine.keys()
+            .map(|k| String::from_utf8_lossy(k))
+            .collect::<Vec<_>>(),
         gnu_tree
             .keys()
             .map(|k| String::from_utf8_lossy(k))
@@ -103,9 +114,7 @@ fn results_dir_names_sources_by_number_header_and_group_as_gnu() {
     let t = same_tree_as_gnu(&["echo", ":::", "A", "B", ":::", "C"]);
     assert_eq!(t[&b"1/B/2/C/stdout"[..]], b"B C\n");
     // --header names, sorted as GNU sorts them (f1 before f2 whatever the source order).
-    let t = same_tree_as_gnu(&[
-        "--header", ":", "echo", ":::", "f2", "A", ":::", "f1", "B",
-    ]);
+    let t = same_tree_as_gnu(&["--header", ":", "echo", ":::", "f2", "A", ":::", "f1", "B"]);
     assert_eq!(t[&b"f1/B/f2/A/stdout"[..]], b"A B\n");
     let t = same_tree_as_gnu(&["-k", "-N2", "echo", ":::", "a", "b", "c"]);
     assert_eq!(t[&b"1/a/1/b/stdout"[..]], b"a b\n");
@@ -123,7 +132,15 @@ fn no_value_makes_results_dir_write_outside_it() {
     let res = root.join("res");
     let long = "../".repeat(200);
     let values = [
-        "..", ".", "", "../../escape", "/etc/x", "-rf", "nl\nx", "../", &long,
+        "..",
+        ".",
+        "",
+        "../../escape",
+        "/etc/x",
+        "-rf",
+        "nl\nx",
+        "../",
+        &long,
     ];
     fanout()
         .arg("--results")
@@ -180,7 +197,13 @@ fn results_tables_are_gnu_parallels_csv_tsv_and_json() {
         let out = fanout()
             .arg("--results")
             .arg(file)
-            .args(["-k", "echo o {}; echo e {} >&2; exit 3", ":::", "A", "b,\"c"])
+            .args([
+                "-k",
+                "echo o {}; echo e {} >&2; exit 3",
+                ":::",
+                "A",
+                "b,\"c",
+            ])
             .assert()
             .code(2);
         assert_eq!(stdout_of(&out), "");
@@ -194,7 +217,10 @@ fn results_tables_are_gnu_parallels_csv_tsv_and_json() {
     let cols: Vec<&str> = lines[1].split(',').collect();
     assert_eq!(cols[..2], ["1", ":"]);
     assert_eq!(cols[4..8], ["0", "4", "3", "0"]);
-    assert!(text.contains(",\"b,\"\"c\",\"o b,\"\"c\n\",\"e b,\"\"c\n\"\n"), "{text}");
+    assert!(
+        text.contains(",\"b,\"\"c\",\"o b,\"\"c\n\",\"e b,\"\"c\n\"\n"),
+        "{text}"
+    );
     let text = std::fs::read_to_string(&tsv).unwrap();
     assert!(text.starts_with("Seq\tHost\tStarttime\t"), "{text}");
     assert!(text.contains("\tA\t\"o A\n\"\t\"e A\n\"\n"), "{text}");
@@ -204,7 +230,15 @@ fn results_tables_are_gnu_parallels_csv_tsv_and_json() {
     assert_eq!(lines[1]["V"], serde_json::json!(["b,\"c"]));
     assert_eq!(lines[1]["Stdout"], "o b,\"c\n");
     assert_eq!(lines[1]["Exitval"], 3);
-    for field in ["Host", "Starttime", "JobRuntime", "Send", "Receive", "Signal", "Command"] {
+    for field in [
+        "Host",
+        "Starttime",
+        "JobRuntime",
+        "Send",
+        "Receive",
+        "Signal",
+        "Command",
+    ] {
         assert_ne!(lines[0][field], Value::Null, "{field}");
     }
 }
