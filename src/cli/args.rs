@@ -219,15 +219,27 @@ pub struct Cli {
     #[arg(help_heading = "Joblog and results")]
     results_json: Option<PathBuf>,
 
-    /// Write each job's stdout, stderr and exit status into files under DIR
+    /// As GNU parallel: each job's stdout, stderr and seq in DIR/1/<value>/... (no job output
+    /// is printed); a name ending in .csv, .tsv or .json is a table of all jobs (-.csv: stdout)
     #[arg(
         long = "results",
         alias = "res",
         env = "FANOUT_RESULTS",
-        value_name = "DIR"
+        value_name = "DIR|FILE",
+        allow_hyphen_values = true
     )]
     #[arg(help_heading = "Joblog and results")]
     results: Option<PathBuf>,
+
+    /// Write each job's stdout, stderr, exit status, command and record into DIR/<seq>/
+    /// (the job output is still printed)
+    #[arg(
+        long = "results-by-seq",
+        env = "FANOUT_RESULTS_BY_SEQ",
+        value_name = "DIR"
+    )]
+    #[arg(help_heading = "Joblog and results")]
+    results_by_seq: Option<PathBuf>,
 
     /// Show the progress bar (with its ETA) even when stderr is not a terminal (also GNU
     /// parallel's --bar and --eta)
@@ -403,7 +415,16 @@ impl Cli {
         } else {
             ProgressMode::Auto
         };
-        let capture = self.results_json.is_some() || self.results.is_some();
+        let capture =
+            self.results_json.is_some() || self.results.is_some() || self.results_by_seq.is_some();
+        if let Some(p) = &self.results
+            && p.as_os_str().as_encoded_bytes().contains(&b'{')
+        {
+            return Err(format!(
+                "--results `{}` holds a replacement string: GNU parallel's per-value result names are not supported; give a directory or a .csv/.tsv/.json file",
+                p.display()
+            ));
+        }
         if let Some(d) = &self.tmpdir
             && !d.is_dir()
         {
@@ -520,7 +541,8 @@ impl Cli {
             progress_interval: self.progress_interval,
             summary,
             results_json: self.results_json,
-            results_dir: self.results,
+            results: self.results,
+            results_by_seq: self.results_by_seq,
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             json_logs_on_stderr: self.log_format == LogFormat::Json && self.log_file.is_none(),
             json_logs: self.log_format == LogFormat::Json,

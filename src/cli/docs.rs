@@ -119,7 +119,11 @@ const FILES: &[(&str, &str)] = &[
     ),
     (
         "DIR (--results)",
-        "Each job's stdout, stderr and status in a directory of its own.",
+        "GNU parallel's tree: DIR/1/VALUE/stdout, stderr and seq per job; FILE.csv, .tsv or .json: GNU's table of all jobs.",
+    ),
+    (
+        "DIR (--results-by-seq)",
+        "Each job's stdout, stderr, status, command and record in DIR/SEQ/.",
     ),
     ("FILE (--results-json)", "One JSON object per finished job."),
 ];

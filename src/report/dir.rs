@@ -1,4 +1,4 @@
-//! `--results DIR`: each finished job's output and status in files of its own, one directory
+//! `--results-by-seq DIR`: each finished job's output and status in files of its own, one directory
 //! per job named by its sequence number:
 //!
 //! ```text
@@ -10,9 +10,8 @@
 //! DIR/<seq>/exitval      the exit status as a shell shows it ($?: 128+N for signal N), written last
 //! ```
 //!
-//! Not GNU parallel's `DIR/1/<value>/...`: a value with `/` in it, or longer than a file name may
-//! be, breaks that layout, and values need escaping; the seq is always a safe name, and the
-//! joblog and `--results-json` use the same number. Every file is written to a temporary name
+//! fanout's own layout beside GNU parallel's `--results DIR` ([`super::gnu_dir`]): the seq is
+//! always a safe name, and the joblog and `--results-json` use the same number. Every file is written to a temporary name
 //! and renamed, so none is ever half-written; `exitval` is removed first and written last, so a
 //! job directory without it is one whose results are incomplete. A rerun overwrites.
 //!
@@ -36,21 +35,12 @@ pub struct ResultsDir {
 impl ResultsDir {
     /// Creates DIR (and its parents) if needed, and checks that it is ours to write into.
     pub fn create(root: &Path) -> Result<ResultsDir, ResultsError> {
+        open_root(root, "--results-by-seq")?;
         let err = |source| ResultsError::CreateDir {
+            flag: "--results-by-seq",
             path: root.to_owned(),
             source,
         };
-        // Checked before anything is created in it: a planted symlink is never followed far.
-        if files::sticky_world_writable(&files::parent_of(root))
-            && std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink())
-        {
-            return Err(planted(root, files::parent_of(root), "a symbolic link"));
-        }
-        std::fs::create_dir_all(root).map_err(err)?;
-        files::check_dir(root).map_err(|e| match e {
-            GuardError::Planted { dir, what } => planted(root, dir, what),
-            GuardError::Io(source) => err(source),
-        })?;
         for entry in std::fs::read_dir(root).map_err(err)? {
             let entry = entry.map_err(err)?;
             let name = entry.file_name();
@@ -79,7 +69,7 @@ impl ResultsDir {
         let dir = self.root.join(r.id.0.to_string());
         let fatal = |what: &Path, e: std::io::Error| {
             ReportError::Fatal(format!(
-                "failed to write results `{}`: {e}; the run was stopped (fix DIR or give another --results, then rerun with --joblog FILE --resume)",
+                "failed to write results `{}`: {e}; the run was stopped (fix DIR or give another --results-by-seq, then rerun with --joblog FILE --resume)",
                 what.display()
             ))
         };
@@ -121,9 +111,35 @@ impl ResultsDir {
     }
 }
 
-fn planted(root: &Path, dir: PathBuf, what: &'static str) -> ResultsError {
+/// Creates a results directory `root` (and its parents) if needed, and checks that it is ours
+/// to write into: in a world-writable sticky directory, a real directory of our own.
+pub(super) fn open_root(root: &Path, flag: &'static str) -> Result<(), ResultsError> {
+    let err = |source| ResultsError::CreateDir {
+        flag,
+        path: root.to_owned(),
+        source,
+    };
+    // Checked before anything is created in it: a planted symlink is never followed far.
+    if files::sticky_world_writable(&files::parent_of(root))
+        && std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Err(planted(
+            flag,
+            root,
+            files::parent_of(root),
+            "a symbolic link",
+        ));
+    }
+    std::fs::create_dir_all(root).map_err(err)?;
+    files::check_dir(root).map_err(|e| match e {
+        GuardError::Planted { dir, what } => planted(flag, root, dir, what),
+        GuardError::Io(source) => err(source),
+    })
+}
+
+fn planted(flag: &'static str, root: &Path, dir: PathBuf, what: &'static str) -> ResultsError {
     ResultsError::Planted {
-        flag: "--results",
+        flag,
         path: root.to_owned(),
         dir,
         what,
@@ -132,7 +148,7 @@ fn planted(root: &Path, dir: PathBuf, what: &'static str) -> ResultsError {
 
 /// Writes `data` to `dir/name` through a temporary file and a rename: readers see the old file
 /// or the new one, never a part.
-fn write_whole(dir: &Path, name: &str, data: &Captured) -> std::io::Result<()> {
+pub(super) fn write_whole(dir: &Path, name: &str, data: &Captured) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     // A fresh file (O_EXCL never follows a symlink): a leftover of a crash is removed first.
     match std::fs::remove_file(&tmp) {

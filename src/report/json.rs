@@ -39,11 +39,22 @@ pub enum ResultsError {
         #[source]
         source: std::io::Error,
     },
+    /// The `--results FILE.csv|.tsv|.json` table could not be opened.
+    #[error("cannot open results file `{path}`: {source}; give a writable path to --results")]
+    OpenTable {
+        /// The file, as given.
+        path: PathBuf,
+        /// Why opening it failed.
+        #[source]
+        source: std::io::Error,
+    },
     /// The `--results` directory could not be created.
     #[error(
-        "cannot create results directory `{path}`: {source}; give a writable directory to --results"
+        "cannot create results directory `{path}`: {source}; give a writable directory to {flag}"
     )]
     CreateDir {
+        /// The flag it was given to.
+        flag: &'static str,
         /// The directory, as given.
         path: PathBuf,
         /// Why creating it failed.
@@ -75,7 +86,7 @@ pub enum ResultsError {
     },
     /// The `--results` directory holds something that is not a job's results.
     #[error(
-        "refusing to write results into `{path}`: it holds `{entry}`, which is not a job's results directory (named by its sequence number); give an empty or new directory to --results"
+        "refusing to write results into `{path}`: it holds `{entry}`, which is not a job's results directory (named by its sequence number); give an empty or new directory to --results-by-seq"
     )]
     DirNotOurs {
         /// The directory, as given.

@@ -13,6 +13,8 @@ pub(crate) mod channel;
 pub(crate) mod console;
 pub(crate) mod dir;
 pub mod events;
+pub(crate) mod gnu_dir;
+pub(crate) mod gnu_table;
 pub(crate) mod json;
 mod json_stream;
 pub(crate) mod log;

@@ -45,8 +45,10 @@ pub struct ReportOptions {
     pub summary: SummaryMode,
     /// `--results-json`: a file, or `-` for stdout.
     pub results_json: Option<PathBuf>,
-    /// `--results`: a directory.
-    pub results_dir: Option<PathBuf>,
+    /// `--results`: GNU parallel's results directory, or its `.csv`/`.tsv`/`.json` table.
+    pub results: Option<PathBuf>,
+    /// `--results-by-seq`: fanout's directory per job (`DIR/<seq>/...`).
+    pub results_by_seq: Option<PathBuf>,
     /// Colour allowed (`NO_COLOR` unset).
     pub color: bool,
     /// Logs are JSON lines on stderr (no `--log-file`): an automatic bar would tear them.

@@ -44,8 +44,9 @@ struct Held {
 pub struct OutputPrinter {
     console: Console,
     keep_order: bool,
-    /// Print job stdout at all (not when results go to stdout instead).
-    print_stdout: bool,
+    /// Print job stdout and stderr at all (not stdout when results go to stdout instead,
+    /// neither with GNU's `--results`).
+    print: [bool; 2],
     /// Output comes as it is written (`JobOutput`); a finished job's copy is for results only.
     streamed: bool,
     /// End a job's open last line before another job's output (`--line-buffer`; tagged
@@ -82,18 +83,18 @@ fn ix(stream: Stream) -> usize {
 const STREAMS: [Stream; 2] = [Stream::Stdout, Stream::Stderr];
 
 impl OutputPrinter {
-    /// A printer for the run `config` describes, writing to `console`; `print_stdout` is false
-    /// when results go to stdout instead.
+    /// A printer for the run `config` describes, writing to `console`; `print` says which
+    /// streams (stdout, stderr) are printed at all.
     pub(crate) fn new(
         console: Console,
         config: &Config,
-        print_stdout: bool,
+        print: [bool; 2],
         skipped: Arc<crate::cluster::Skip>,
     ) -> OutputPrinter {
         OutputPrinter {
             console,
             keep_order: config.keep_order,
-            print_stdout,
+            print,
             streamed: config.output != OutputMode::Group,
             separate: config.output == OutputMode::LineBuffer,
             open: [None; 2],
@@ -141,7 +142,7 @@ impl OutputPrinter {
         tag: Option<&[u8]>,
         data: &[u8],
     ) -> Result<(), ReportError> {
-        if data.is_empty() || (stream == Stream::Stdout && !self.print_stdout) {
+        if data.is_empty() || !self.print[ix(stream)] {
             return Ok(());
         }
         let fresh;
@@ -181,7 +182,7 @@ impl OutputPrinter {
         if let Some(bytes) = out.as_bytes() {
             return self.write(stream, id, tag, bytes);
         }
-        if stream == Stream::Stdout && !self.print_stdout {
+        if !self.print[ix(stream)] {
             return Ok(());
         }
         let read_err = |e| {
@@ -234,7 +235,7 @@ impl OutputPrinter {
         tag: &Option<Arc<[u8]>>,
         data: &[u8],
     ) -> Result<(), ReportError> {
-        if stream == Stream::Stdout && !self.print_stdout {
+        if !self.print[ix(stream)] {
             return Ok(());
         }
         let over = self.held_memory + data.len() > HELD_MEMORY;
@@ -263,7 +264,7 @@ impl OutputPrinter {
     ) -> Result<(), ReportError> {
         let mut whole: [Captured; 2] = Default::default();
         for (i, c) in out.into_iter().enumerate() {
-            if i == 0 && !self.print_stdout {
+            if !self.print[i] {
                 continue;
             }
             let n = c.memory_len();

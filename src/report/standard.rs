@@ -9,6 +9,8 @@ use super::Reporter;
 use super::bar::Bar;
 use super::console::Console;
 use super::dir::ResultsDir;
+use super::gnu_dir::{Columns, GnuResultsDir};
+use super::gnu_table::{GnuTable, TableKind};
 use super::json::JsonResults;
 use super::json::ResultsError;
 use super::log::LogReporter;
@@ -32,6 +34,7 @@ impl Standard {
         config: &Config,
         options: &ReportOptions,
         skip: Arc<crate::cluster::Skip>,
+        names: &[Vec<u8>],
     ) -> Result<Standard, ResultsError> {
         let bar = Bar::wanted(options);
         let console = Console::new(bar.clone()).map_err(ResultsError::Stdout)?;
@@ -39,15 +42,34 @@ impl Standard {
             .results_json
             .as_deref()
             .is_some_and(|p| p.as_os_str() == "-");
+        // GNU parallel prints no job output when --results is given: it is in the results.
+        let gnu_results = options.results.is_some();
         let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(
-            OutputPrinter::new(console.clone(), config, !results_to_stdout, skip)
-                .json_logs(options.json_logs),
+            OutputPrinter::new(
+                console.clone(),
+                config,
+                [!results_to_stdout && !gnu_results, !gnu_results],
+                skip.clone(),
+            )
+            .json_logs(options.json_logs),
         )];
         if let Some(path) = &options.results_json {
             let resume = config.resume != ResumeMode::Off;
             reporters.push(Box::new(JsonResults::open(path, resume, &console)?));
         }
-        if let Some(dir) = &options.results_dir {
+        if let Some(path) = &options.results {
+            reporters.push(match TableKind::of(path) {
+                Some(kind) => Box::new(GnuTable::open(
+                    path,
+                    kind,
+                    names.to_vec(),
+                    &console,
+                    config.keep_order.then(|| skip.clone()),
+                )?),
+                None => Box::new(GnuResultsDir::create(path, columns(config, names))?),
+            });
+        }
+        if let Some(dir) = &options.results_by_seq {
             reporters.push(Box::new(ResultsDir::create(dir)?));
         }
         let tick_every = match bar.is_some() {
@@ -64,5 +86,20 @@ impl Standard {
             reporters,
             tick_every,
         })
+    }
+}
+
+/// How `--results DIR` names a job's values: a record is a value per source (several records
+/// with `-N`), or with `--colsep` the columns of a line.
+fn columns(config: &Config, names: &[Vec<u8>]) -> Columns {
+    let g = &config.grouping;
+    let per_record = match g.has_columns() {
+        true if g.is_grouping() && !names.is_empty() => names.len(),
+        true => 0,
+        false => config.sources.len().max(1),
+    };
+    Columns {
+        names: names.to_vec(),
+        per_record,
     }
 }

@@ -89,7 +89,12 @@ impl Run {
         if let Some(options) = &self.standard
             && !self.config.dry_run
         {
-            let standard = Standard::new(&self.config, options, Arc::new(parts.skip.clone()))?;
+            let standard = Standard::new(
+                &self.config,
+                options,
+                Arc::new(parts.skip.clone()),
+                &parts.names,
+            )?;
             reporters = standard.reporters;
             tick_every = standard.tick_every;
         }

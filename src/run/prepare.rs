@@ -26,6 +26,8 @@ pub(crate) struct Parts {
     pub marker: Option<Marker>,
     /// `--pipe`: the input opened for cutting into blocks (`input` is then empty).
     pub pipe: Option<crate::pipe::PipeSource>,
+    /// The `--header` names of the values by position (empty: none), for `--results`.
+    pub names: Vec<Vec<u8>>,
 }
 
 /// `claim_local`: jobs run on this machine (the default executor), so processes of an earlier
@@ -199,6 +201,7 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
         joblog,
         marker,
         pipe,
+        names,
     })
 }
 

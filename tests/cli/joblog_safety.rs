@@ -241,7 +241,7 @@ fn a_fresh_run_refuses_to_overwrite_a_file_that_is_not_ours_and_leaves_it_intact
     for (flag, path, says) in [
         ("--joblog", &notes, "not a joblog"),
         ("--results-json", &notes, "not a fanout results file"),
-        ("--results", &res, "`report.pdf`"),
+        ("--results-by-seq", &res, "`report.pdf`"),
     ] {
         let out = dir
             .fanout()
@@ -280,7 +280,7 @@ fn files_of_ours_are_still_overwritten_by_a_fresh_run() {
                 "--results-json",
                 s(&json),
             ])
-            .args(["--results", s(&res), "echo", ":::"])
+            .args(["--results-by-seq", s(&res), "echo", ":::"])
             .args(values)
             .assert()
             .success();
@@ -307,7 +307,7 @@ fn a_symlink_planted_in_a_sticky_world_writable_directory_is_refused() {
     let tmp = dir.join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    for name in ["jl", "r.jsonl"] {
+    for name in ["jl", "r.jsonl", "r.csv"] {
         std::os::unix::fs::symlink(&victim, tmp.join(name)).unwrap();
     }
     std::os::unix::fs::symlink(&victim_dir, tmp.join("res")).unwrap();
@@ -315,6 +315,8 @@ fn a_symlink_planted_in_a_sticky_world_writable_directory_is_refused() {
         ("--joblog", "jl"),
         ("--results-json", "r.jsonl"),
         ("--results", "res"),
+        ("--results-by-seq", "res"),
+        ("--results", "r.csv"),
     ] {
         let path = tmp.join(name);
         let out = dir
@@ -486,7 +488,7 @@ fn a_non_utf8_argument_is_written_byte_for_byte_and_resumes() {
             "--results-json",
             s(&json),
         ])
-        .args(["--results", s(&res)])
+        .args(["--results-by-seq", s(&res)])
         .args(extra)
         .args(["echo", ":::"])
         .arg(first)

@@ -23,6 +23,7 @@ mod pipe;
 mod process_tree;
 mod resources;
 mod results;
+mod results_gnu;
 mod resume;
 mod signals;
 mod slots;

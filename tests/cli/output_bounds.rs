@@ -248,7 +248,7 @@ fn output_is_printed_once_beside_the_results_files() {
         "echo out-$0; echo err-$0 >&2; if [ $0 = big ]; then head -c 3M /dev/zero | tr '\\0' Q; fi";
     let values = ["a", "b", "big"];
     for mode in ["--group", "-k", "--line-buffer", "-u"] {
-        for results in ["--results-json", "--results"] {
+        for results in ["--results-json", "--results-by-seq"] {
             let dir = Dir::new();
             let target = dir.join("res");
             let out = fanout()
@@ -273,7 +273,7 @@ fn output_is_printed_once_beside_the_results_files() {
                     "big" => [b"out-big\n".to_vec(), vec![b'Q'; 3 << 20]].concat(),
                     _ => format!("out-{v}\n").into_bytes(),
                 };
-                let (got_out, got_err) = if results == "--results" {
+                let (got_out, got_err) = if results == "--results-by-seq" {
                     let seq = values.iter().position(|x| *x == v).unwrap() + 1;
                     let job = target.join(seq.to_string());
                     (

@@ -169,7 +169,7 @@ fn results_dir_holds_each_jobs_output_and_status() {
     let res = dir.join("res");
     let job = "echo out {}; echo err {} >&2; [ {} = k ] && kill -9 $$; exit {}";
     fanout()
-        .arg("--results")
+        .arg("--results-by-seq")
         .arg(&res)
         .args(["sh", "-c", job, ":::", "0", "3", "k"])
         .assert()
@@ -195,7 +195,7 @@ fn results_dir_holds_each_jobs_output_and_status() {
 
     // A rerun overwrites.
     fanout()
-        .arg("--results")
+        .arg("--results-by-seq")
         .arg(&res)
         .args(["echo", "again", ":::", "z"])
         .assert()
@@ -214,6 +214,7 @@ fn an_unusable_results_path_is_a_setup_error_and_runs_nothing() {
     let job = format!("touch {}", marker.display());
     for (flag, path) in [
         ("--results", file.join("sub")),
+        ("--results-by-seq", file.join("sub")),
         ("--results-json", dir.join("no/such/dir/r.jsonl")),
     ] {
         let out = fanout()
@@ -273,7 +274,7 @@ fn a_results_dir_write_error_stops_the_run() {
     std::fs::write(res.join("1"), "in the way").unwrap();
     let started = Instant::now();
     let out = fanout()
-        .args(["-j1", "--results"])
+        .args(["-j1", "--results-by-seq"])
         .arg(&res)
         .arg("--joblog")
         .arg(&log)
