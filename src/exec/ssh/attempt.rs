@@ -330,14 +330,20 @@ impl Attempt for SshAttempt {
                     Exit::Lost
                 }
             };
-            // The job ran to its end: its files come back before it is reported.
+            // The job ran to its end: its files come back before it is reported. `after` is
+            // dropped only once it has run: the runner may drop this future meanwhile (a
+            // timer of the termseq fires) and call `wait` again, which then runs it again
+            // (fetches and removals can be repeated).
             if exit != Exit::Lost
-                && let Some(after) = self.after.take()
-                && let Err(e) = after.run(&self.host, self.ended_by_us).await
+                && let Some(after) = &self.after
             {
-                tracing::warn!(host = self.host.name(), "job on {}: {e}", self.host.name());
-                if exit == Exit::Code(0) {
-                    exit = Exit::Code(255);
+                let done = after.run(&self.host, self.ended_by_us).await;
+                self.after = None;
+                if let Err(e) = done {
+                    tracing::warn!(host = self.host.name(), "job on {}: {e}", self.host.name());
+                    if exit == Exit::Code(0) {
+                        exit = Exit::Code(255);
+                    }
                 }
             }
             self.host.attempt_ended(exit == Exit::Lost).await;
