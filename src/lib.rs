@@ -24,7 +24,7 @@ pub mod exit;
 pub mod input;
 pub mod job;
 pub mod pipe;
-mod quote;
+pub mod quote;
 pub mod report;
 mod results;
 mod run;

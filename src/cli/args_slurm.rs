@@ -154,58 +154,9 @@ fn allocation_tasks(var: impl Fn(&str) -> Option<String>) -> Option<usize> {
     Some(cpus / per_task).filter(|&n| n > 0)
 }
 
-/// Splits OPTIONS into words as sh would: blanks separate, '...' and "..." quote, a backslash
-/// escapes (no expansions).
+/// Splits OPTIONS into words as sh would (see [`fanout::quote::split_words`]).
 fn split_words(s: &str) -> Result<Vec<OsString>, String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' | '\n' => {
-                if let Some(w) = word.take() {
-                    words.push(w.into());
-                }
-            }
-            '\'' => {
-                let w = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => w.push(c),
-                        None => return Err(format!("unmatched ' in `{s}`")),
-                    }
-                }
-            }
-            '"' => {
-                let w = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\' | '$' | '`')) => w.push(c),
-                            Some(c) => {
-                                w.push('\\');
-                                w.push(c);
-                            }
-                            None => return Err(format!("unmatched \" in `{s}`")),
-                        },
-                        Some(c) => w.push(c),
-                        None => return Err(format!("unmatched \" in `{s}`")),
-                    }
-                }
-            }
-            '\\' => match chars.next() {
-                Some(c) => word.get_or_insert_with(String::new).push(c),
-                None => return Err(format!("a lone \\ ends `{s}`")),
-            },
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    if let Some(w) = word {
-        words.push(w.into());
-    }
-    Ok(words)
+    fanout::quote::split_words(s).map(|w| w.into_iter().map(OsString::from).collect())
 }
 
 #[cfg(test)]

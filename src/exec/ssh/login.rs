@@ -103,41 +103,9 @@ pub fn read_login_file(path: &Path) -> Result<Vec<Login>, String> {
     Ok(logins)
 }
 
-/// Splits an `--ssh` command into words as sh would for plain words and quotes (`'…'`, `"…"`,
-/// backslash); no expansions.
+/// Splits an `--ssh` command into words as sh would ([`crate::quote::split_words`]).
 pub fn split_command(s: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => words.extend(word.take()),
-            '\'' => {
-                let w = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => w.push(c),
-                        None => return Err(format!("`{s}`: a ' is not closed")),
-                    }
-                }
-            }
-            '"' => {
-                let w = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => w.extend(chars.next()),
-                        Some(c) => w.push(c),
-                        None => return Err(format!("`{s}`: a \" is not closed")),
-                    }
-                }
-            }
-            '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
+    let words = crate::quote::split_words(s)?;
     if words.is_empty() {
         return Err("--ssh is empty: give the ssh program, e.g. --ssh 'ssh -F ./cfg'".into());
     }
