@@ -12,14 +12,19 @@
 #
 # Names are prefixed `fo` (netns fo-h1.., bridge fo-br0, veths fo-v1..) on 198.19.77.0/24, so
 # they cannot collide with other test set-ups. Settings: FO_HOSTS_DIR (state, default
-# /tmp/fo-hosts), FO_HOSTS_N (3). The exported variables: FO_HOSTS_DIR, FO_SSH_CONFIG (ssh -F
+# /tmp/fo-hosts), FO_HOSTS_N (3), FO_HOSTS_SET (0-9, default 0: a second set of hosts beside the
+# first, for two test runs at once: set K is prefixed `foK` on 198.19.(77+K).0/24; kept in the
+# state directory, so `env`, `fault` and `down` need only FO_HOSTS_DIR). The exported variables: FO_HOSTS_DIR, FO_SSH_CONFIG (ssh -F
 # file with aliases h1..hN, BatchMode, no host-key checks, ConnectTimeout 5), FO_HOSTS.
 set -euo pipefail
 
 DIR=${FO_HOSTS_DIR:-/tmp/fo-hosts}
 N=${FO_HOSTS_N:-3}
-NET=198.19.77
-BR=fo-br0
+SET=${FO_HOSTS_SET:-$(cat "$DIR/set" 2>/dev/null || echo 0)}
+case $SET in [0-9]) ;; *) echo "test-hosts: FO_HOSTS_SET must be 0-9" >&2; exit 1 ;; esac
+P=fo; [ "$SET" = 0 ] || P=fo$SET
+NET=198.19.$((77 + SET))
+BR=$P-br0
 TUSER=fotest
 THOME=/home/$TUSER
 
@@ -76,7 +81,7 @@ start_sshd() {
 }
 
 up_host() {
-  local i=$1 ip=$NET.$((10 + $1)) ns=fo-h$1 v=fo-v$1
+  local i=$1 ip=$NET.$((10 + $1)) ns=$P-h$1 v=$P-v$1
   mkdir -p "$DIR/h$i"
   if ! ip netns list | grep -qw "$ns"; then
     ip netns add "$ns"
@@ -131,6 +136,7 @@ up() {
   install_missing
   mkdir -p "$DIR"
   echo "$N" >"$DIR/n"
+  echo "$SET" >"$DIR/set"
   id $TUSER >/dev/null 2>&1 || useradd -M -d $THOME -s /bin/sh $TUSER
   # Not locked (`!`), which sshd refuses without PAM; no password either.
   usermod -p "*" $TUSER
@@ -192,10 +198,10 @@ down() {
   for i in $(seq "$n"); do
     # Everything in the host (remote jobs too) ends first, so clients get their FIN.
     if [ -f "$DIR/h$i/ns" ]; then
-      mapfile -t pids < <(ip netns pids "fo-h$i" 2>/dev/null || true)
+      mapfile -t pids < <(ip netns pids "$P-h$i" 2>/dev/null || true)
       kill_wait "${pids[@]}"
-      ip link del "fo-v$i" 2>/dev/null || true
-      ip netns del "fo-h$i" 2>/dev/null || true
+      ip link del "$P-v$i" 2>/dev/null || true
+      ip netns del "$P-h$i" 2>/dev/null || true
     fi
   done
   if [ -f "$DIR/bridge" ]; then ip link del $BR 2>/dev/null || true; fi
@@ -207,10 +213,10 @@ fault() {
   local kind=${1:-} i=${2:-}
   [ -n "$i" ] || die "usage: fault link-down|link-up|sshd-kill|sshd-kill-listener|sshd-start I"
   case $kind in
-    link-down) ip link set "fo-v$i" down ;;
-    link-up) ip link set "fo-v$i" up ;;
+    link-down) ip link set "$P-v$i" down ;;
+    link-up) ip link set "$P-v$i" up ;;
     sshd-kill) # the listener and every connection's sshd: sessions break, new ones are refused
-      for p in $(ip netns pids "fo-h$i"); do
+      for p in $(ip netns pids "$P-h$i"); do
         [ "$(cat /proc/$p/comm 2>/dev/null)" = sshd ] && kill -KILL "$p" 2>/dev/null
       done
       true ;;
