@@ -12,6 +12,9 @@ pub enum CancelReason {
     OutputClosed,
     /// `--halt soon` was triggered.
     HaltSoon,
+    /// No place could start a job (every ssh host is down): no new job starts, the running
+    /// ones finish.
+    NoPlace,
     /// `--halt now` was triggered.
     HaltNow,
     /// fanout could not go on: a joblog or results write error, or an input read error.

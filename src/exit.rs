@@ -12,7 +12,8 @@ pub const MANY_FAILED: i32 = 101;
 /// Our stdout was closed by its reader (`fanout ... | head`): 128 + SIGPIPE, as a shell
 /// reports a program that died of it.
 pub const OUTPUT_CLOSED: i32 = 128 + libc::SIGPIPE;
-/// fanout's own error: bad usage, unreadable input, bad template, a joblog or results write error.
+/// fanout's own error: bad usage, unreadable input, bad template, a joblog or results write
+/// error, no place left to start a job on (every ssh host down).
 pub const SETUP_ERROR: i32 = 255;
 
 /// The exit code for a finished (not interrupted) run: 0, the number of failed jobs up to 100,
@@ -40,7 +41,7 @@ pub fn for_run(halt: HaltPolicy, s: &RunSummary) -> i32 {
     match s.cancel {
         Some(CancelReason::HaltSoon | CancelReason::HaltNow) | None if percent => failed_percent(s),
         Some(CancelReason::Signal(n) | CancelReason::SecondSignal(n)) => for_signal(n),
-        Some(CancelReason::ReportFailed) => SETUP_ERROR,
+        Some(CancelReason::ReportFailed | CancelReason::NoPlace) => SETUP_ERROR,
         Some(CancelReason::OutputClosed) => OUTPUT_CLOSED,
         Some(CancelReason::HaltSoon | CancelReason::HaltNow) => {
             if halt.on == HaltOn::Success {

@@ -36,6 +36,7 @@ pub(crate) fn cancel_name(reason: CancelReason) -> (&'static str, Option<i32>) {
         CancelReason::HaltSoon => ("halt_soon", None),
         CancelReason::HaltNow => ("halt_now", None),
         CancelReason::ReportFailed => ("report_failed", None),
+        CancelReason::NoPlace => ("no_place", None),
         CancelReason::Signal(n) => ("signal", Some(n)),
         CancelReason::SecondSignal(n) => ("second_signal", Some(n)),
     }

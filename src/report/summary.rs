@@ -293,6 +293,9 @@ pub fn text(s: &RunSummary, color: bool) -> String {
         Some(CancelReason::ReportFailed) => {
             let _ = writeln!(out, "fanout: stopped early: see the error");
         }
+        Some(CancelReason::NoPlace) => {
+            let _ = writeln!(out, "fanout: stopped early: no host could start a job");
+        }
         Some(CancelReason::OutputClosed) | None => {}
     }
     out

@@ -11,6 +11,7 @@ use super::Shared;
 use super::drain::{self, Drained};
 use super::places::Placement;
 use super::supervise::supervise;
+use crate::cancel::CancelReason;
 use crate::config::OutputMode;
 use crate::exec::{Attempt, Exit, StartError, StartRequest};
 use crate::job::{Args, Job, JobOutcome, JobRecord, JobSpec, Text};
@@ -321,9 +322,22 @@ impl JobCtx<'_> {
                         })
                         .await;
                     failed_places.push(placement.index);
+                    placement.release();
                     match shared.places.acquire(&failed_places).await {
                         Some(other) => *placement = other,
-                        None => return Err(e),
+                        None => {
+                            // Every place failed it: the others' jobs would fail the same
+                            // way, one after the other, so the run stops here instead.
+                            if shared.cancel.escalate(CancelReason::NoPlace) {
+                                tracing::error!(
+                                    seq = self.job.id.0,
+                                    error = %message,
+                                    "no host could start job {} (last: {message}): no more jobs start; those not run are not in the joblog, so --resume runs them",
+                                    self.job.id
+                                );
+                            }
+                            return Err(e);
+                        }
                     }
                 }
                 _ => return Err(e),
@@ -346,8 +360,12 @@ impl JobCtx<'_> {
                 },
                 format!("fanout: {prog}: cannot start: {message}\n"),
             ),
+            // It never ran, and runs on resume, when the run stopped for it.
             StartError::Place { message } => (
-                JobOutcome::SpawnFailed { code: 255 },
+                match shared.cancel.reason() {
+                    Some(_) => JobOutcome::Cancelled { signal: None },
+                    None => JobOutcome::SpawnFailed { code: 255 },
+                },
                 format!("fanout: {prog}: no place could start it: {message}\n"),
             ),
         };

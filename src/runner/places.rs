@@ -16,7 +16,16 @@ pub(crate) struct Placement {
     pub index: usize,
     /// Its name, for records.
     pub name: Arc<str>,
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Placement {
+    /// Gives the room back now, before another placement is waited for: a job that holds
+    /// room at a failed place while it waits for room elsewhere could wait for ever (each
+    /// of the jobs failing at once holds what the others wait for).
+    pub fn release(&mut self) {
+        self.permit = None;
+    }
 }
 
 /// Every place of the run with its semaphore.
@@ -53,7 +62,7 @@ impl Places {
         let placement = |index: usize, permit| Placement {
             index,
             name: self.places[index].0.name.clone(),
-            _permit: permit,
+            permit: Some(permit),
         };
         if let [only] = candidates[..] {
             let permit = self.places[only].1.clone().acquire_owned().await.ok()?;

@@ -404,10 +404,49 @@ async fn a_failed_place_sends_its_jobs_to_another_place() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_job_no_place_can_start_fails_with_255() {
+async fn no_place_left_stops_the_run_with_255_and_the_job_unrun() {
     let fake = FakeExecutor::new(|_| Script::exit(0)).failing_place(0);
-    let ran = run_fake(Config::default(), &["a"], fake, nothing).await;
-    assert_eq!(ran.record(1).outcome, JobOutcome::SpawnFailed { code: 255 });
+    let ran = run_fake(Config::default(), &["a", "b", "c"], fake, nothing).await;
+    assert_eq!(
+        ran.record(1).outcome,
+        JobOutcome::Cancelled { signal: None }
+    );
+    assert_eq!(ran.summary.cancel, Some(CancelReason::NoPlace));
+    assert_eq!(
+        crate::exit::for_run(HaltPolicy::default(), &ran.summary),
+        255
+    );
+    // The queue is not drained into failures: nothing after the first job was tried.
+    assert!(ran.starts(2).is_empty() && ran.starts(3).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn jobs_failing_at_every_place_at_once_do_not_wait_for_each_other() {
+    // Three places of one slot, all failing: each job gives its room back before it waits
+    // for another place, so the run ends (before, each held what the next one waited for).
+    let fake = FakeExecutor::new(|_| Script::exit(0))
+        .with_places(vec![
+            Place::new("a", 1),
+            Place::new("b", 1),
+            Place::new("c", 1),
+        ])
+        .failing_place(0)
+        .failing_place(1)
+        .failing_place(2);
+    let config = Config {
+        slots: 3,
+        ..Config::default()
+    };
+    let values: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    let ran = tokio::time::timeout(
+        Duration::from_secs(60),
+        run_fake(config, &values, fake, nothing),
+    )
+    .await
+    .expect("the run ends");
+    assert_eq!(ran.summary.cancel, Some(CancelReason::NoPlace));
+    assert_eq!(ran.summary.succeeded, 0);
 }
 
 #[tokio::test(start_paused = true)]

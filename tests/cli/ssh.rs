@@ -965,3 +965,48 @@ fn a_timed_out_job_gets_no_return_but_its_cleanup() {
     assert!(!err.contains("--return"), "{err}");
     assert_eq!(h.home_files("h1"), before, "{err}");
 }
+
+#[test]
+fn every_host_down_stops_the_run_with_255_and_runs_nothing_twice() {
+    let Some(h) = Hosts::get("every_host_down_stops_the_run_with_255_and_runs_nothing_twice")
+    else {
+        return;
+    };
+    let d = Dir::new();
+    let log = d.join("log");
+    // Nothing listens on port 2: every login is refused at once. Before, the jobs failed one
+    // after the other (each with 255), and three of one slot each could wait for each other
+    // for ever.
+    let out = h
+        .fanout(&d)
+        .args([
+            "-S",
+            "1/h1:2,1/h2:2,1/h3:2",
+            "--joblog",
+            log.to_str().unwrap(),
+            "echo",
+            ":::",
+        ])
+        .args((1..=20).map(|i| i.to_string()))
+        .assert()
+        .code(255);
+    let err = stderr_of(&out);
+    assert!(stdout_of(&out).is_empty());
+    assert!(joblog_seqs(&log).is_empty(), "no job ran: {err}");
+    let errors: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("no host could start job"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {err}");
+    assert!(errors[0].contains("--resume runs them"), "{err}");
+    // Then with the hosts up, --resume runs all of them, once each.
+    let out = h
+        .fanout(&d)
+        .args(["-S", "h1,h2", "--joblog", log.to_str().unwrap(), "--resume"])
+        .args(["echo", ":::"])
+        .args((1..=20).map(|i| i.to_string()))
+        .assert()
+        .success();
+    assert_eq!(stdout_of(&out).lines().count(), 20);
+    assert_eq!(joblog_seqs(&log).len(), 20);
+}
