@@ -104,8 +104,10 @@ pub(crate) async fn run_job(
         spec,
     };
     let mut attempt = 1;
-    // The places that lost an attempt of this job with their connection.
+    // The places that lost an attempt of this job with their connection, and those where an
+    // attempt of it failed.
     let mut lost_on = Vec::new();
+    let mut failed_on = Vec::new();
     loop {
         let (fin, lost) = ctx.attempt(&mut placement, attempt).await;
         if lost && shared.cancel.reason().is_none() {
@@ -162,6 +164,36 @@ pub(crate) async fn run_job(
             _ = cancel.wait_for(|c| c.is_some()) => {
                 shared.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 return (fin, Some(placement));
+            }
+        }
+        // GNU parallel's --retries: the next attempt runs at a place where this job has not
+        // failed yet; when it failed at every one, they all count again (another one first).
+        if shared.places.len() > 1 {
+            let everywhere = |avoid: &[usize]| (0..shared.places.len()).all(|i| avoid.contains(&i));
+            let union = |a: &[usize]| -> Vec<usize> { a.iter().chain(&lost_on).copied().collect() };
+            failed_on.push(placement.index);
+            let mut avoid = union(&failed_on);
+            if everywhere(&avoid) {
+                failed_on = vec![placement.index];
+                avoid = union(&failed_on);
+                if everywhere(&avoid) {
+                    avoid = lost_on.clone();
+                }
+            }
+            placement.release();
+            let mut cancel = shared.cancel.subscribe();
+            let moved = tokio::select! {
+                p = shared.places.acquire(&avoid) => p,
+                _ = cancel.wait_for(|c| c.is_some()) => None,
+            };
+            match moved {
+                Some(p) => placement = p,
+                None => {
+                    shared
+                        .running
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    return (fin, None);
+                }
             }
         }
         attempt += 1;

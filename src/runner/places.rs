@@ -48,7 +48,6 @@ impl Places {
     }
 
     /// How many places there are.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.places.len()
     }

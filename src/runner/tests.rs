@@ -473,3 +473,70 @@ async fn job_slots_stay_unique_among_running_jobs() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_runs_where_the_job_has_not_failed_yet() {
+    // The job fails at "a" and "b" and succeeds at "c"; with 3 attempts it gets there, one
+    // place after the other (not three times at the freest place).
+    let fake = FakeExecutor::new(|req| match req.place {
+        2 => Script::exit(0),
+        _ => Script::exit(1),
+    })
+    .with_places(vec![
+        Place::new("a", 1),
+        Place::new("b", 1),
+        Place::new("c", 1),
+    ]);
+    let config = Config {
+        slots: 3,
+        retry: RetryPolicy {
+            retries: 3,
+            ..RetryPolicy::default()
+        },
+        ..Config::default()
+    };
+    let ran = run_fake(config, &["x"], fake, nothing).await;
+    let places: Vec<String> = ran
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            FakeEvent::Started { place, .. } => Some(place.to_string()),
+            _ => None,
+        })
+        .collect();
+    let mut sorted = places.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["a", "b", "c"], "each place once: {places:?}");
+    assert_eq!(places.last().map(String::as_str), Some("c"));
+    assert_eq!(ran.record(1).outcome, JobOutcome::Success);
+    assert_eq!(ran.record(1).attempts, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_beyond_the_places_use_every_place_again() {
+    let fake = FakeExecutor::new(|_| Script::exit(1))
+        .with_places(vec![Place::new("a", 1), Place::new("b", 1)]);
+    let config = Config {
+        slots: 2,
+        retry: RetryPolicy {
+            retries: 5,
+            ..RetryPolicy::default()
+        },
+        ..Config::default()
+    };
+    let ran = run_fake(config, &["x"], fake, nothing).await;
+    let places: Vec<String> = ran
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            FakeEvent::Started { place, .. } => Some(place.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(places.len(), 5);
+    // No place twice in a row while another one has not had the job since.
+    for pair in places.windows(2) {
+        assert_ne!(pair[0], pair[1], "{places:?}");
+    }
+    assert_eq!(ran.record(1).attempts, 5);
+}

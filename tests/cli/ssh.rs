@@ -1010,3 +1010,33 @@ fn every_host_down_stops_the_run_with_255_and_runs_nothing_twice() {
     assert_eq!(stdout_of(&out).lines().count(), 20);
     assert_eq!(joblog_seqs(&log).len(), 20);
 }
+
+#[test]
+fn retries_run_on_a_host_where_the_job_has_not_failed_yet() {
+    let Some(h) = Hosts::get("retries_run_on_a_host_where_the_job_has_not_failed_yet") else {
+        return;
+    };
+    let d = Dir::new();
+    let log = d.join("log");
+    // The job succeeds on h3 only: with three attempts, each on another host, every job
+    // gets there (retried where it failed, it would fail three times on h1 or h2).
+    let out = h
+        .fanout(&d)
+        .args([
+            "-S",
+            "1/h1,1/h2,1/h3",
+            "--retries",
+            "3",
+            "--joblog",
+            log.to_str().unwrap(),
+            "test \"$(hostname)\" = h3 && echo {} ok",
+            ":::",
+        ])
+        .args((1..=6).map(|i| i.to_string()))
+        .assert()
+        .success();
+    let rows = hosts_of_joblog(&log);
+    assert_eq!(rows.len(), 6, "{}", stderr_of(&out));
+    assert!(rows.iter().all(|(_, host)| host == "h3"), "{rows:?}");
+    assert_eq!(stdout_of(&out).lines().count(), 6);
+}
