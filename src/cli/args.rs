@@ -335,7 +335,14 @@ enum SummaryArg {
 impl Cli {
     /// Builds the engine's configuration and the reporters' options.
     pub fn into_config(self) -> Result<(Config, ReportOptions), String> {
+        let (onall, nonall) = (self.ssh.onall, self.ssh.nonall);
         let ssh = self.ssh.into_config(self.jobs.as_deref())?;
+        let onall = super::args_ssh::onall(
+            onall,
+            nonall,
+            self.jobs.as_deref(),
+            ssh.as_ref().map_or(1, |s| s.logins.len()),
+        )?;
         let cpus = super::args_slurm::cpus_here();
         let slots = match &self.jobs {
             Some(j) => config::parse_slots(j, cpus).map_err(|e| {
@@ -352,7 +359,12 @@ impl Cli {
         };
         let (command, mut sources) =
             split_sources(self.rest, !self.arg_file.is_empty(), &self.gnu.separators())?;
-        let reads_stdin = (sources.is_empty() && self.arg_file.is_empty())
+        if nonall && (!sources.is_empty() || !self.arg_file.is_empty()) {
+            return Err(
+                "--nonall runs the command once per host and takes no input: drop the :::, :::: or -a values, or use --onall".into(),
+            );
+        }
+        let reads_stdin = !nonall && (sources.is_empty() && self.arg_file.is_empty())
             || self.arg_file.iter().any(|p| p.as_os_str() == "-")
             || sources
                 .iter()
@@ -514,6 +526,7 @@ impl Cli {
             replacements: Default::default(),
             grouping: Default::default(),
             ssh,
+            onall,
         };
         if config.ssh.is_some() && self.cluster.wants_slurm() {
             return Err(
@@ -535,6 +548,22 @@ impl Cli {
                     "--pipe cannot feed jobs on ssh hosts yet: run it without -S/--slf".into(),
                 );
             }
+        }
+        if config.onall.is_some() {
+            if config.pipe.is_some() {
+                return Err(
+                    "--onall/--nonall and --pipe cannot go together: run --pipe without them"
+                        .into(),
+                );
+            }
+            if config.dry_run {
+                return Err(
+                    "--dry-run does not show --onall/--nonall runs: run it without --dry-run"
+                        .into(),
+                );
+            }
+            // Each host's output together, host after host (GNU parallel groups it by host).
+            config.keep_order = true;
         }
         let options = ReportOptions {
             progress,

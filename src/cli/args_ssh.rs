@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use fanout::config::OnAll;
 use fanout::exec::SshConfig;
 use fanout::exec::ssh::{FileOptions, Login, Workdir, read_login_file, split_command};
 
@@ -98,6 +99,17 @@ pub struct SshArgs {
     )]
     #[arg(help_heading = "Remote hosts (ssh)")]
     workdir: Option<OsString>,
+
+    /// Run every input on every host (one job at a time per host; -j N: N hosts at once),
+    /// each host's output together
+    #[arg(long = "onall", env = "FANOUT_ONALL")]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    pub onall: bool,
+
+    /// Run the command once on every host, with no input (--onall without arguments)
+    #[arg(long = "nonall", env = "FANOUT_NONALL")]
+    #[arg(help_heading = "Remote hosts (ssh)")]
+    pub nonall: bool,
 }
 
 impl SshArgs {
@@ -178,4 +190,27 @@ impl SshArgs {
             filter_hosts: self.filter_hosts,
         }))
     }
+}
+
+/// `--onall`/`--nonall`: `jobs` (`-j` as given) is how many of the `hosts` run at once.
+pub fn onall(
+    onall: bool,
+    nonall: bool,
+    jobs: Option<&str>,
+    hosts: usize,
+) -> Result<Option<OnAll>, String> {
+    if !onall && !nonall {
+        return Ok(None);
+    }
+    let hosts_at_once = match jobs {
+        Some(j) => Some(
+            fanout::config::parse_slots(j, hosts.max(1))
+                .map_err(|e| format!("--jobs `{j}` with --onall (hosts at once): {e}"))?,
+        ),
+        None => None,
+    };
+    Ok(Some(OnAll {
+        no_input: nonall,
+        hosts_at_once,
+    }))
 }

@@ -36,10 +36,6 @@ pub(super) const REFUSED: &[(&[&str], &str)] = &[
         "fanout always uses one ControlMaster per -S host and starts them one at a time",
     ),
     (
-        &["--nonall", "--onall"],
-        "to run on every host, run fanout once per host: for h in h1 h2; do fanout -S $h CMD ::: ARGS; done",
-    ),
-    (
         &["--hostgroups", "--hgrp"],
         "give each group's hosts to its own fanout run with -S",
     ),

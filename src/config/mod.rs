@@ -101,6 +101,22 @@ pub struct Config {
     pub pipe: Option<crate::pipe::PipeConfig>,
     /// Run the jobs on ssh hosts (`-S`, `--slf`): `None` runs them on this machine alone.
     pub ssh: Option<crate::exec::SshConfig>,
+    /// GNU parallel's `--onall`/`--nonall`: every job on every place, one at a time per place.
+    pub onall: Option<OnAll>,
+}
+
+/// `--onall` (every input on every host) and `--nonall` (the command once on every host, no
+/// input), as GNU parallel: each place runs its jobs one at a time, in input order, and
+/// `hosts_at_once` places (all of them when `None`) run at once. The run's jobs are the
+/// inputs once per place, place after place: the job of input k on the h-th place (from 0)
+/// is number h * inputs + k, so each has a number, a joblog line and a `--resume` state of
+/// its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OnAll {
+    /// `--nonall`: one job with no arguments per place; the input is not read.
+    pub no_input: bool,
+    /// How many places run their jobs at once (`-j` with `--onall`).
+    pub hosts_at_once: Option<usize>,
 }
 
 impl Default for Config {
@@ -141,6 +157,7 @@ impl Default for Config {
             cluster: Default::default(),
             pipe: None,
             ssh: None,
+            onall: None,
         }
     }
 }

@@ -101,6 +101,10 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
                 .collect();
             (ArgStream::from_vec(commands), Vec::new(), None)
         }
+        // `--nonall`: one job with no arguments (the runner gives it to every place).
+        None if config.onall.as_ref().is_some_and(|o| o.no_input) => {
+            (ArgStream::from_vec(vec![Vec::new()]), Vec::new(), None)
+        }
         None => {
             let (input, names) = ArgStream::open_columns(
                 &config.sources,
@@ -184,7 +188,10 @@ pub(crate) fn check(config: &Config, claim_local: bool) -> Result<Parts, SetupEr
         }
     }
     if resume && !config.resume_force && pipe.is_none() {
-        input = super::resume::check(&template, input, &done, &skip)?;
+        input = match config.onall {
+            Some(_) => super::resume::check_onall(&template, input, &done)?,
+            None => super::resume::check(&template, input, &done, &skip)?,
+        };
     }
     let skip = Skip::new(skip, config.cluster.shard);
     // Truncated or cut only now that everything else is known to be right.

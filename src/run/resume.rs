@@ -43,20 +43,7 @@ pub(crate) fn check(
         };
         let job = Job::new(JobId(seq), args);
         if let Some(logged) = done.command(seq) {
-            let now = match template.render(&job, ANY_SLOT) {
-                Ok(spec) => escape_command(&spec.display_bytes()),
-                Err(RenderError::Skip) => Vec::new(),
-                Err(RenderError::Perl(e)) => {
-                    return Err(SetupError::Template(TemplateError::PerlFailed(e)));
-                }
-            };
-            if !matches(&now, any_slot.as_bytes(), logged) {
-                return Err(SetupError::ResumeMismatch {
-                    seq,
-                    logged: shown(logged),
-                    now: shown(&now).replace(&any_slot, "{%}"),
-                });
-            }
+            check_one(template, &job, logged, &any_slot)?;
         }
         front.push(if skip.contains(&seq) {
             Vec::new()
@@ -65,6 +52,63 @@ pub(crate) fn check(
         });
     }
     Ok(ArgStream::replay(front, input))
+}
+
+/// The same for `--onall`, whose job `seq` is input `(seq - 1) % n` on its place (the places
+/// are not known yet): the input is read in full and given back whole.
+pub(crate) fn check_onall(
+    template: &Template,
+    input: ArgStream,
+    done: &Done,
+) -> Result<ArgStream, SetupError> {
+    let values = input.collect::<Result<Vec<_>, _>>()?;
+    let Some(last) = done.max_seq() else {
+        return Ok(ArgStream::from_vec(values));
+    };
+    let any_slot = ANY_SLOT.to_string();
+    for seq in 1..=last {
+        let Some(logged) = done.command(seq) else {
+            continue;
+        };
+        let Some(args) = values.get(((seq - 1) as usize).checked_rem(values.len()).unwrap_or(0))
+        else {
+            return Err(SetupError::ResumeInputShorter {
+                logged: last,
+                now: 0,
+            });
+        };
+        check_one(
+            template,
+            &Job::new(JobId(seq), args.clone()),
+            logged,
+            any_slot.as_str(),
+        )?;
+    }
+    Ok(ArgStream::from_vec(values))
+}
+
+/// Job `job` renders to the command the joblog has for it (`logged`).
+fn check_one(
+    template: &Template,
+    job: &Job,
+    logged: &[u8],
+    any_slot: &str,
+) -> Result<(), SetupError> {
+    let now = match template.render(job, ANY_SLOT) {
+        Ok(spec) => escape_command(&spec.display_bytes()),
+        Err(RenderError::Skip) => Vec::new(),
+        Err(RenderError::Perl(e)) => {
+            return Err(SetupError::Template(TemplateError::PerlFailed(e)));
+        }
+    };
+    if !matches(&now, any_slot.as_bytes(), logged) {
+        return Err(SetupError::ResumeMismatch {
+            seq: job.id.0,
+            logged: shown(logged),
+            now: shown(&now).replace(any_slot, "{%}"),
+        });
+    }
+    Ok(())
 }
 
 /// A command for the error message: its text, with each byte that is not UTF-8 as `\xNN`, so

@@ -61,6 +61,18 @@ pub(crate) struct Rendered {
     tag: Option<Arc<[u8]>>,
 }
 
+impl Rendered {
+    /// True when the job's lines are tagged.
+    pub fn tagged(&self) -> bool {
+        self.tag.is_some()
+    }
+
+    /// Tags the job's lines with `tag` instead (`--onall --tag`: the host).
+    pub fn retag(&mut self, tag: &[u8]) {
+        self.tag = Some(tag.into());
+    }
+}
+
 /// Renders `job` for `slot`: its perl expressions are evaluated here, once, so a job that
 /// `skip()`s or whose expression dies never starts.
 pub(crate) fn render(
@@ -110,7 +122,7 @@ pub(crate) async fn run_job(
     let mut failed_on = Vec::new();
     loop {
         let (fin, lost) = ctx.attempt(&mut placement, attempt).await;
-        if lost && shared.cancel.reason().is_none() {
+        if lost && shared.cancel.reason().is_none() && !shared.pinned() {
             // Not the job's failure: it starts again at a place that has not lost it, with
             // this place's room given back first (no waiting for room while holding some).
             lost_on.push(placement.index);
@@ -168,7 +180,7 @@ pub(crate) async fn run_job(
         }
         // GNU parallel's --retries: the next attempt runs at a place where this job has not
         // failed yet; when it failed at every one, they all count again (another one first).
-        if shared.places.len() > 1 {
+        if shared.places.len() > 1 && !shared.pinned() {
             let everywhere = |avoid: &[usize]| (0..shared.places.len()).all(|i| avoid.contains(&i));
             let union = |a: &[usize]| -> Vec<usize> { a.iter().chain(&lost_on).copied().collect() };
             failed_on.push(placement.index);
@@ -353,6 +365,10 @@ impl JobCtx<'_> {
                             message: message.clone(),
                         })
                         .await;
+                    // `--onall`: the job is this place's; it fails here.
+                    if shared.pinned() {
+                        return Err(e);
+                    }
                     failed_places.push(placement.index);
                     placement.release();
                     match shared.places.acquire(&failed_places).await {

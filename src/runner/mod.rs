@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     pub pause: pause::PauseClock,
     /// The median runtime of the jobs that succeeded, for `--timeout N%`.
     pub median: median::Median,
+    /// `--onall`: how many jobs each place runs (job k of place h is h * n + k); every job
+    /// stays at its place (no move after a failure or a lost connection).
+    pub onall: Option<u64>,
 }
 
 impl Shared {
@@ -92,6 +95,11 @@ impl Shared {
     pub fn running(&self) -> usize {
         self.running.load(Ordering::Relaxed)
     }
+
+    /// Each job runs at the one place it was given (`--onall`).
+    pub fn pinned(&self) -> bool {
+        self.onall.is_some()
+    }
 }
 
 /// Everything a run needs besides its configuration.
@@ -122,6 +130,29 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
     let t0 = Instant::now();
     parts.executor.open().await;
     let slots = parts.executor.total_slots(config.slots).max(1);
+    let mut input = parts.input;
+    // `--onall`: the inputs once per place, place after place.
+    let mut onall_error = None;
+    let onall = match &config.onall {
+        None => None,
+        Some(_) => {
+            let places = parts.executor.places().len();
+            let (all, per) = match input.collect::<Result<Vec<_>, _>>() {
+                Ok(values) => {
+                    let per = values.len() as u64;
+                    let all = (0..places).flat_map(|_| values.iter().cloned()).collect();
+                    (all, per)
+                }
+                Err(e) => {
+                    onall_error = Some(e);
+                    parts.cancel.escalate(CancelReason::ReportFailed);
+                    (Vec::new(), 0)
+                }
+            };
+            input = ArgStream::from_vec(all);
+            Some(per)
+        }
+    };
     let shared = Arc::new(Shared {
         template: parts.template,
         tag: parts.tag,
@@ -136,6 +167,7 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
         running: AtomicUsize::new(0),
         pause: Default::default(),
         median: Default::default(),
+        onall,
         config,
     });
     let job_control = shared
@@ -152,8 +184,7 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
             slots,
             command: command_display(&shared.config),
             skipped: parts.skip.resumed_len(),
-            total: parts
-                .input
+            total: input
                 .known_len()
                 .filter(|_| parts.pipe.is_none())
                 .map(|n| parts.skip.jobs_upto(n)),
@@ -162,7 +193,6 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
 
     // A regular file is counted in the background (blocks of --pipe are not), so the total
     // and an ETA are known long before it is read to its end.
-    let mut input = parts.input;
     let counter = input.take_counter().filter(|_| parts.pipe.is_none());
     let stop_count = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let counting = counter.map(|counter| {
@@ -189,17 +219,21 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
         slots: Arc::new(Semaphore::new(slots)),
         tracker: TaskTracker::new(),
     });
-    // The other threads' shares first, so they start while this one starts its own jobs.
-    let mut shares = scheduler::shares(slots, parts.threads);
-    let mine = shares.remove(0);
-    let others: Vec<_> = shares
-        .into_iter()
-        .filter_map(|s| scheds.spawn_thread(s))
-        .collect();
-    scheds.schedule(mine).await;
-    for stopped in others {
-        // An error means the thread is gone: it starts nothing any more either.
-        let _ = stopped.await;
+    if let Some(per_place) = shared.onall {
+        scheds.schedule_onall(per_place).await;
+    } else {
+        // The other threads' shares first, so they start while this one starts its own jobs.
+        let mut shares = scheduler::shares(slots, parts.threads);
+        let mine = shares.remove(0);
+        let others: Vec<_> = shares
+            .into_iter()
+            .filter_map(|s| scheds.spawn_thread(s))
+            .collect();
+        scheds.schedule(mine).await;
+        for stopped in others {
+            // An error means the thread is gone: it starts nothing any more either.
+            let _ = stopped.await;
+        }
     }
     let tracker = scheds.tracker.clone();
     tracker.close();
@@ -237,7 +271,7 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
 
     let (skipped, input_error) = {
         let mut jobs = scheds.jobs.lock().await;
-        (jobs.skipped, jobs.error.take())
+        (jobs.skipped, jobs.error.take().or(onall_error))
     };
     let end = RunEnd {
         cancel: shared.cancel.reason().or(reported_cancel),

@@ -52,6 +52,17 @@ impl Places {
         self.places.len()
     }
 
+    /// Room at the place `index` (`--onall` pins each job to one).
+    pub async fn acquire_at(&self, index: usize) -> Option<Placement> {
+        let (place, sem) = self.places.get(index)?;
+        let permit = sem.clone().acquire_owned().await.ok()?;
+        Some(Placement {
+            index,
+            name: place.name.clone(),
+            permit: Some(permit),
+        })
+    }
+
     /// Room at a place other than those in `avoid`: the one with the most free room now, or
     /// else the first to have some. `None` when every place is to be avoided.
     pub async fn acquire(&self, avoid: &[usize]) -> Option<Placement> {

@@ -135,6 +135,87 @@ impl Schedulers {
     }
 }
 
+impl Schedulers {
+    /// `--onall`: takes every job into the queue of its place (`per_place` jobs each, place
+    /// after place), then runs each place's queue in order, one job at a time, with at most
+    /// `--onall`'s hosts at once running.
+    pub async fn schedule_onall(&self, per_place: u64) {
+        let places = self.shared.places.len();
+        let mut queues: Vec<Vec<Job>> = (0..places).map(|_| Vec::new()).collect();
+        let mut cancel = self.shared.cancel.subscribe();
+        loop {
+            let next = async { self.jobs.lock().await.next(&self.shared).await };
+            let job = tokio::select! {
+                biased;
+                _ = cancel.wait_for(Option::is_some) => break,
+                job = next => job,
+            };
+            let Some(job) = job else { break };
+            let place = ((job.id.0 - 1) / per_place.max(1)) as usize;
+            queues[place.min(places - 1)].push(job);
+        }
+        let at_once = match &self.shared.config.onall {
+            Some(o) => o.hosts_at_once.unwrap_or(places),
+            None => places,
+        };
+        let turns = Arc::new(Semaphore::new(at_once.clamp(1, places)));
+        for (index, queue) in queues.into_iter().enumerate() {
+            if queue.is_empty() {
+                continue;
+            }
+            let shared = self.shared.clone();
+            let turns = turns.clone();
+            self.tracker
+                .spawn(async move { run_place(shared, index, queue, turns).await });
+        }
+    }
+}
+
+/// `--onall`: the jobs of one place, one after the other, in one slot, when its turn comes.
+async fn run_place(shared: Arc<Shared>, index: usize, queue: Vec<Job>, turns: Arc<Semaphore>) {
+    let mut cancel = shared.cancel.subscribe();
+    let room = async {
+        let turn = turns.acquire_owned().await.ok()?;
+        Some((turn, shared.places.acquire_at(index).await?))
+    };
+    let (_turn, mut placement) = tokio::select! {
+        biased;
+        _ = cancel.wait_for(Option::is_some) => return,
+        room = room => match room {
+            Some(r) => r,
+            None => return,
+        },
+    };
+    let slot = shared.take_slot();
+    // GNU parallel tags `--onall` lines with the host, not the arguments.
+    let host_tag =
+        matches!(shared.config.tag, Some(crate::config::Tag::Args)) && shared.tag.is_none();
+    for job in queue {
+        if shared.cancel.reason().is_some() {
+            break;
+        }
+        let mut rendered = match job::render(&shared, &job, slot) {
+            Ok(r) => r,
+            Err(RenderError::Skip) => continue,
+            Err(RenderError::Perl(e)) => {
+                tracing::error!(job.id = job.id.0, error = %e, "perl expression failed; the job is not run and the run stops");
+                shared.cancel.escalate(CancelReason::ReportFailed);
+                break;
+            }
+        };
+        if host_tag && rendered.tagged() {
+            rendered.retag(placement.name.as_bytes());
+        }
+        let (fin, back) = job::run_job(&shared, job, slot, rendered, placement).await;
+        merge(&shared, fin, || ()).await;
+        match back {
+            Some(p) => placement = p,
+            None => break,
+        }
+    }
+    shared.give_slot(slot);
+}
+
 /// A permit of this thread's share, then one of the run's slots (free whenever the first is:
 /// the shares add up to the slots).
 async fn acquire(
@@ -154,8 +235,7 @@ async fn acquire(
     (mine, slot)
 }
 
-/// Runs one job and merges its end: the joblog line first (so a job reported done is in it),
-/// then the result store and `--halt`, then the slot is freed and the reporters are told.
+/// Runs one job and merges its end ([`merge`]), freeing its slot and room.
 async fn run_and_merge(
     shared: Arc<Shared>,
     job: Job,
@@ -165,6 +245,16 @@ async fn run_and_merge(
     permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 ) {
     let (fin, placement) = job::run_job(&shared, job, slot, rendered, placement).await;
+    merge(&shared, fin, || {
+        shared.give_slot(slot);
+        drop((placement, permits));
+    })
+    .await;
+}
+
+/// Merges a job's end: the joblog line first (so a job reported done is in it), then the
+/// result store and `--halt`; then `release` frees the job's room, and the reporters are told.
+async fn merge(shared: &Arc<Shared>, fin: job::Finished, release: impl FnOnce()) {
     if let Some(j) = &shared.joblog
         && !j.record(&fin.record)
     {
@@ -178,8 +268,7 @@ async fn run_and_merge(
             _ => CancelReason::HaltSoon,
         });
     }
-    shared.give_slot(slot);
-    drop((placement, permits));
+    release();
     shared
         .emit(RunEvent::JobFinished {
             record: Box::new(fin.record),

@@ -1040,3 +1040,144 @@ fn retries_run_on_a_host_where_the_job_has_not_failed_yet() {
     assert!(rows.iter().all(|(_, host)| host == "h3"), "{rows:?}");
     assert_eq!(stdout_of(&out).lines().count(), 6);
 }
+
+/// The (start, end) of each job of `log` on each host, in seconds.
+fn intervals_by_host(log: &std::path::Path) -> std::collections::BTreeMap<String, Vec<(f64, f64)>> {
+    let mut by_host: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
+    for r in joblog_rows(log) {
+        let start: f64 = r[2].trim().parse().unwrap();
+        let run: f64 = r[3].trim().parse().unwrap();
+        by_host
+            .entry(r[1].clone())
+            .or_default()
+            .push((start, start + run));
+    }
+    by_host
+}
+
+fn overlap(a: &[(f64, f64)], b: &[(f64, f64)]) -> bool {
+    a.iter().any(|x| {
+        b.iter()
+            .any(|y| x != y && x.0 < y.1 - 0.005 && y.0 < x.1 - 0.005)
+    })
+}
+
+#[test]
+fn nonall_runs_the_command_once_on_every_host_and_here() {
+    let Some(h) = Hosts::get("nonall_runs_the_command_once_on_every_host_and_here") else {
+        return;
+    };
+    let d = Dir::new();
+    let log = d.join("log");
+    let out = h
+        .fanout(&d)
+        .args(["--nonall", "-S", "h1,h2,h3,:", "--joblog"])
+        .arg(&log)
+        .arg("hostname")
+        .assert()
+        .success();
+    let mut got: Vec<String> = stdout_of(&out).lines().map(String::from).collect();
+    got.sort();
+    let here = String::from_utf8(
+        std::process::Command::new("hostname")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let mut want = vec![
+        "h1".to_string(),
+        "h2".into(),
+        "h3".into(),
+        here.trim().into(),
+    ];
+    want.sort();
+    assert_eq!(got, want, "{}", stderr_of(&out));
+    let mut hosts: Vec<String> = hosts_of_joblog(&log).into_iter().map(|r| r.1).collect();
+    hosts.sort();
+    assert_eq!(hosts, [":", "h1", "h2", "h3"]);
+    // No input is read: stdin is not waited for, and input values are refused.
+    let out = h
+        .fanout(&d)
+        .args(["--nonall", "-S", "h1", "echo", ":::", "a"])
+        .assert()
+        .code(255);
+    assert!(stderr_of(&out).contains("--nonall runs the command once per host and takes no input"));
+}
+
+#[test]
+fn onall_runs_every_input_on_every_host_one_at_a_time_grouped_by_host() {
+    let Some(h) = Hosts::get("onall_runs_every_input_on_every_host_one_at_a_time_grouped_by_host")
+    else {
+        return;
+    };
+    let d = Dir::new();
+    let log = d.join("log");
+    let out = h
+        .fanout(&d)
+        .args(["--onall", "-S", "4/h1,h2,h3", "--joblog"])
+        .arg(&log)
+        .args([
+            "sleep 0.2; echo {} $(hostname); test {} != b",
+            ":::",
+            "a",
+            "b",
+            "c",
+        ])
+        .assert()
+        .code(3);
+    // Every input once on every host, each host's lines together, in input order, host
+    // after host in -S order.
+    assert_eq!(
+        stdout_of(&out),
+        "a h1\nb h1\nc h1\na h2\nb h2\nc h2\na h3\nb h3\nc h3\n",
+        "{}",
+        stderr_of(&out)
+    );
+    let by_host = intervals_by_host(&log);
+    assert_eq!(by_host.len(), 3);
+    for (host, jobs) in &by_host {
+        assert_eq!(jobs.len(), 3, "{host}");
+        // One job at a time on a host, even with 4 slots there.
+        assert!(!overlap(jobs, jobs), "{host}: {jobs:?}");
+    }
+    // The hosts ran at the same time (all of them at once by default).
+    assert!(overlap(&by_host["h1"], &by_host["h2"]), "{by_host:?}");
+    // --tag names the host, as in GNU parallel.
+    let out = h
+        .fanout(&d)
+        .args(["--onall", "--tag", "-S", "h1,h2", "echo", ":::", "x", "y"])
+        .assert()
+        .success();
+    assert_eq!(stdout_of(&out), "h1\tx\nh1\ty\nh2\tx\nh2\ty\n");
+}
+
+#[test]
+fn onall_with_j_runs_that_many_hosts_at_once_and_resumes() {
+    let Some(h) = Hosts::get("onall_with_j_runs_that_many_hosts_at_once_and_resumes") else {
+        return;
+    };
+    let d = Dir::new();
+    let log = d.join("log");
+    h.fanout(&d)
+        .args(["--onall", "-j", "1", "-S", "h1,h2,h3", "--joblog"])
+        .arg(&log)
+        .args(["sleep 0.1; echo {}", ":::", "a", "b"])
+        .assert()
+        .success();
+    let by_host = intervals_by_host(&log);
+    let all: Vec<(f64, f64)> = by_host.values().flatten().copied().collect();
+    assert_eq!(all.len(), 6);
+    assert!(!overlap(&all, &all), "one host at a time: {by_host:?}");
+    // Each (host, input) job has its own number: a resume runs none again.
+    assert_eq!(joblog_seqs(&log).len(), 6);
+    let out = h
+        .fanout(&d)
+        .args(["--onall", "-S", "h1,h2,h3", "--resume", "--joblog"])
+        .arg(&log)
+        .args(["sleep 0.1; echo {}", ":::", "a", "b"])
+        .assert()
+        .success();
+    assert_eq!(stdout_of(&out), "");
+    assert_eq!(joblog_rows(&log).len(), 6);
+}
