@@ -74,6 +74,8 @@ pub(super) struct Host {
     probing: AtomicBool,
     /// The user's ssh configuration sets a ConnectTimeout (else fanout gives one).
     has_connect_timeout: AtomicBool,
+    /// The host's `env` has `--default-signal` (asked by each new connection).
+    default_signal: AtomicBool,
     /// `--basefile`s sent (or why not), once.
     basefiles: tokio::sync::OnceCell<Result<(), String>>,
 }
@@ -96,8 +98,14 @@ impl Host {
             lost: AtomicU32::new(0),
             probing: AtomicBool::new(false),
             has_connect_timeout: AtomicBool::new(false),
+            default_signal: AtomicBool::new(false),
             basefiles: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Whether remote jobs start through `env --default-signal` (see `remote`).
+    pub(super) fn default_signal(&self) -> bool {
+        self.default_signal.load(Ordering::Relaxed)
     }
 
     pub(super) fn name(&self) -> &str {
@@ -457,7 +465,11 @@ impl Host {
         let mut hello = b"exec sh -c ".to_vec();
         crate::quote::quote_into(
             &mut hello,
-            b"echo FANOUT-READY $(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1); exec cat >/dev/null",
+            format!(
+                "echo FANOUT-READY $(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) {}; exec cat >/dev/null",
+                super::remote::DEFAULT_SIGNAL_PROBE
+            )
+            .as_bytes(),
         );
         use std::os::unix::ffi::OsStringExt;
         cmd.arg(OsString::from_vec(hello))
@@ -475,9 +487,13 @@ impl Host {
         let mut lines = tokio::io::BufReader::new(stdout).lines();
         let ready = tokio::time::timeout(READY_WAIT, lines.next_line()).await;
         let cpus = match ready {
-            Ok(Ok(Some(line))) => line
-                .strip_prefix("FANOUT-READY ")
-                .and_then(|n| n.trim().parse::<usize>().ok()),
+            Ok(Ok(Some(line))) => line.strip_prefix("FANOUT-READY ").and_then(|rest| {
+                let mut words = rest.split_whitespace();
+                let cpus = words.next()?.parse::<usize>().ok()?;
+                self.default_signal
+                    .store(words.next() == Some("1"), Ordering::Relaxed);
+                Some(cpus)
+            }),
             _ => None,
         };
         let Some(cpus) = cpus else {

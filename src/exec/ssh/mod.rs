@@ -309,6 +309,7 @@ impl Executor for Ssh {
                 plan.as_ref()
                     .filter(|p| p.changes_dir())
                     .map(|p| &p.workdir[..]),
+                host.default_signal(),
             );
             let mut cmd = host.command(&path, false);
             cmd.arg(line)

@@ -18,13 +18,15 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use crate::quote::quote_into;
 
-/// The wrapper; `$1` is the job's script. A job killed by signal N ends with 128+N, as in sh.
-/// A background job ignores SIGINT and SIGQUIT in sh; `env --default-signal` (coreutils 8.31
-/// and later) gives them back, so a forwarded Ctrl-C means what it does locally. The watcher
-/// keeps no copy of the job's stdout or stderr, which would hold the session open.
+/// The wrapper; `$1` is the job's script, `$2` the run's nonce, `$3` the words that start the
+/// job with SIGINT and SIGQUIT at their defaults (or nothing). A job killed by signal N ends
+/// with 128+N, as in sh. A background job ignores SIGINT and SIGQUIT in sh;
+/// `env --default-signal` (coreutils 8.31 and later) gives them back, so a forwarded Ctrl-C
+/// means what it does locally: whether the host has it is asked once per connection
+/// ([`DEFAULT_SIGNAL_PROBE`]), not per job. The watcher keeps no copy of the job's stdout or
+/// stderr, which would hold the session open.
 const WRAPPER: &str = r#"exec 3<&0 </dev/null
-d=; env --default-signal=INT,QUIT true 2>/dev/null && d='env --default-signal=INT,QUIT'
-setsid $d sh -c "$1" 3<&- &
+setsid $3 sh -c "$1" 3<&- &
 j=$!
 { while read s <&3; do kill -$s -$j; done; kill -TERM -$j; sleep 2; kill -KILL -$j; } >/dev/null 2>&1 &
 w=$!
@@ -33,7 +35,15 @@ kill $w 2>/dev/null; kill -KILL -$j 2>/dev/null
 printf '\035FANOUT-END-%s %s\035\n' "$2" $rc >&2
 exit $rc"#;
 
-/// The remote command line for one job: `exec sh -c WRAPPER sh SCRIPT NONCE`, where SCRIPT
+/// The shell words a connection's first session runs to learn whether the host's `env` has
+/// `--default-signal`: they print 1 or 0.
+pub(super) const DEFAULT_SIGNAL_PROBE: &str =
+    "$(env --default-signal=INT,QUIT true 2>/dev/null && echo 1 || echo 0)";
+
+/// The words [`WRAPPER`] starts the job with, when the host has `env --default-signal`.
+const DEFAULT_SIGNAL: &str = "env --default-signal=INT,QUIT";
+
+/// The remote command line for one job: `exec sh -c WRAPPER sh SCRIPT NONCE [ENV]`, where SCRIPT
 /// goes into `workdir` (made when missing; exit 255 when it cannot be), exports `env` and
 /// execs `argv`, every word quoted once.
 pub(super) fn command_line(
@@ -41,6 +51,7 @@ pub(super) fn command_line(
     env: &[(OsString, OsString)],
     nonce: &str,
     workdir: Option<&[u8]>,
+    default_signal: bool,
 ) -> OsString {
     let mut script = Vec::new();
     if let Some(dir) = workdir {
@@ -73,6 +84,11 @@ pub(super) fn command_line(
     quote_into(&mut line, &script);
     line.push(b' ');
     line.extend_from_slice(nonce.as_bytes());
+    if default_signal {
+        line.extend_from_slice(b" '");
+        line.extend_from_slice(DEFAULT_SIGNAL.as_bytes());
+        line.push(b'\'');
+    }
     OsString::from_vec(line)
 }
 
@@ -113,7 +129,7 @@ mod tests {
             OsString::from_vec(b"caf\xe9".to_vec()),
         ];
         let env = vec![("FANOUT_SEQ".into(), "7".into())];
-        let line = command_line(&argv, &env, "n1", None);
+        let line = command_line(&argv, &env, "n1", None, false);
         let out = run(&line);
         assert_eq!(
             out.stdout,
@@ -125,6 +141,7 @@ mod tests {
             &env,
             "n1",
             None,
+            true,
         );
         let out = run(&line);
         assert_eq!((out.status.code(), &out.stdout[..]), (Some(3), &b"7\n"[..]));
