@@ -14,6 +14,7 @@ pub(crate) mod console;
 pub(crate) mod dir;
 pub mod events;
 pub(crate) mod gnu_dir;
+pub(crate) mod hosts;
 pub(crate) mod gnu_table;
 pub(crate) mod json;
 mod json_stream;

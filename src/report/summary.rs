@@ -1,16 +1,20 @@
 //! The end-of-run summary on stderr, from the `RunSummary` in `RunFinished`: a short text for
-//! people (counts, wall time, the slowest jobs when that says something, every failed job's
-//! command and exit code or signal, and why the run stopped early), or one JSON object with
+//! people (counts, wall time, a line per host when the jobs ran at more than this machine,
+//! the slowest jobs when that says something, every failed job's command and exit code or
+//! signal, and why the run stopped early), or one JSON object with
 //! the same facts (fields documented in the README, "Summary"). By default (`auto`) it is
 //! printed on a terminal, and elsewhere only when something went wrong; as JSON when the logs
 //! are. `--summary none` and `-q` hide it.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::Arc;
 
 use serde_json::json;
 
 use super::console::Console;
+use super::hosts;
 use super::events::{CancelReason, RunEvent, RunSummary};
 use super::log::{SCHEMA_VERSION, cancel_name, capped, signal_name};
 use super::options::SummaryMode;
@@ -37,6 +41,8 @@ pub struct SummaryReporter {
     json_logs: bool,
     /// Name the heaviest jobs by CPU time and peak memory (`-v`).
     resources: bool,
+    /// The places as configured (`-S`, `--slf`), for the order of the per-host counts.
+    places: Vec<Arc<str>>,
 }
 
 impl SummaryReporter {
@@ -55,7 +61,14 @@ impl SummaryReporter {
             terminal,
             json_logs,
             resources: false,
+            places: Vec::new(),
         }
+    }
+
+    /// The places as configured, in order: the per-host counts list them so (idle ones too).
+    pub fn with_places(mut self, places: Vec<Arc<str>>) -> SummaryReporter {
+        self.places = places;
+        self
     }
 
     /// Adds the heaviest jobs by CPU time and peak memory to the text (`-v`; the JSON summary
@@ -85,6 +98,7 @@ impl Reporter for SummaryReporter {
         let RunEvent::RunFinished { summary } = event else {
             return Ok(());
         };
+        let summary = &*ordered(summary, &self.places);
         let text = match self.resolve(summary) {
             SummaryMode::Auto => unreachable!("resolved above"),
             SummaryMode::Off => return Ok(()),
@@ -112,6 +126,16 @@ impl Reporter for SummaryReporter {
         }
         Ok(())
     }
+}
+
+/// `s` with its per-host counts in the configured order of `places` (as it is when none are).
+pub(crate) fn ordered<'a>(s: &'a RunSummary, places: &[Arc<str>]) -> Cow<'a, RunSummary> {
+    if places.is_empty() {
+        return Cow::Borrowed(s);
+    }
+    let mut s = s.clone();
+    s.hosts = hosts::in_order(&s, places);
+    Cow::Owned(s)
 }
 
 /// The run's CPU time and the heaviest jobs by CPU time and by peak memory, a line each.
@@ -208,6 +232,9 @@ pub fn text(s: &RunSummary, color: bool) -> String {
         parts.push(format!("{} skipped", s.skipped));
     }
     let _ = writeln!(out, "{} in {}", parts.join(", "), human(s.wall));
+    if hosts::worth_showing(&s.hosts) {
+        out.push_str(&hosts::text(&s.hosts, |code, t| paint(color, code, t)));
+    }
     // Naming the slowest jobs says something only when they are a few of many that ran, in a
     // run long enough to care; a job that never ran is not slow.
     let ran = |r: &&JobRecord| r.handle.is_some();
@@ -372,6 +399,7 @@ pub fn json_summary(s: &RunSummary) -> serde_json::Value {
         "cpu_system_ms": ms(s.cpu_system),
         "heaviest_cpu": heavy(&s.heaviest_cpu),
         "heaviest_memory": heavy(&s.heaviest_memory),
+        "hosts": hosts::json(&s.hosts),
     })
 }
 
