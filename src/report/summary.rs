@@ -14,8 +14,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::console::Console;
-use super::hosts;
 use super::events::{CancelReason, RunEvent, RunSummary};
+use super::hosts;
 use super::log::{SCHEMA_VERSION, cancel_name, capped, signal_name};
 use super::options::SummaryMode;
 use super::progress::human;

@@ -305,10 +305,19 @@ mod tests {
             store.push(at("h1", i, JobOutcome::Success, 10)).await;
         }
         store.push(at("h2", 101, JobOutcome::Success, 5)).await;
-        store.push(at("h2", 102, JobOutcome::Failed { code: 1 }, 7)).await;
-        store.push(at("h2", 103, JobOutcome::Signaled { signal: 9 }, 1)).await;
         store
-            .push(at("h2", 104, JobOutcome::TimedOut { signal: Some(15) }, 100))
+            .push(at("h2", 102, JobOutcome::Failed { code: 1 }, 7))
+            .await;
+        store
+            .push(at("h2", 103, JobOutcome::Signaled { signal: 9 }, 1))
+            .await;
+        store
+            .push(at(
+                "h2",
+                104,
+                JobOutcome::TimedOut { signal: Some(15) },
+                100,
+            ))
             .await;
         store
             .push(at(":", 105, JobOutcome::Cancelled { signal: None }, 0))
