@@ -1,6 +1,7 @@
 //! How the jobs were spread over the places (`-S`/`--slf` hosts, `:` this machine), for the
 //! summary and the log events: the store's per-place counts put in the order the places were
-//! given, a running tally per place for the `job_finished` events, and their text and JSON.
+//! given, with the jobs each could not start or lost (from the `PlaceFailed` events), a
+//! running tally per place for the `job_finished` events, and their text and JSON.
 //! What counts as a job's place is the store's (`JobRecord::place`, the joblog's Host).
 
 use std::fmt::Write as _;
@@ -11,11 +12,42 @@ use serde_json::json;
 use super::progress::human;
 use crate::summary::{HostSummary, RunSummary};
 
-/// The run's per-place counts: the configured `places` first, in their order (those that
+/// One place's line in the summary and `run_finished`: the store's counts, and the jobs the
+/// place could not start or lost with its connection (from the `PlaceFailed` events: the
+/// store merges only where a job ended).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Row {
+    pub counts: HostSummary,
+    pub lost: u64,
+}
+
+/// The jobs each place could not start or lost with its connection, counted from the
+/// `PlaceFailed` events (each went on to another place, or failed when none was left).
+#[derive(Debug, Default)]
+pub(crate) struct Lost(Vec<(Arc<str>, u64)>);
+
+impl Lost {
+    /// Counts one `PlaceFailed` event.
+    pub(crate) fn place_failed(&mut self, place: &Arc<str>) {
+        match self.0.iter_mut().find(|(p, _)| p == place) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((place.clone(), 1)),
+        }
+    }
+
+    fn at(&self, place: &str) -> u64 {
+        self.0
+            .iter()
+            .find(|(p, _)| &**p == place)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+/// The run's per-place rows: the configured `places` first, in their order (those that
 /// ended no job with zeros: an idle or filtered-out host is part of the spread), then any
-/// other place that ended a job, by name.
-pub(crate) fn in_order(s: &RunSummary, places: &[Arc<str>]) -> Vec<HostSummary> {
-    let mut out: Vec<HostSummary> = places
+/// other place that ended a job, by name, then any other that only lost jobs.
+pub(crate) fn rows(s: &RunSummary, places: &[Arc<str>], lost: &Lost) -> Vec<Row> {
+    let mut counts: Vec<HostSummary> = places
         .iter()
         .map(|p| {
             s.hosts
@@ -28,33 +60,48 @@ pub(crate) fn in_order(s: &RunSummary, places: &[Arc<str>]) -> Vec<HostSummary> 
                 })
         })
         .collect();
-    out.extend(
+    counts.extend(
         s.hosts
             .iter()
             .filter(|h| !places.contains(&h.host))
             .cloned(),
     );
-    out
+    for (p, _) in &lost.0 {
+        if !counts.iter().any(|h| h.host == *p) {
+            counts.push(HostSummary {
+                host: p.clone(),
+                ..HostSummary::default()
+            });
+        }
+    }
+    counts
+        .into_iter()
+        .map(|counts| Row {
+            lost: lost.at(&counts.host),
+            counts,
+        })
+        .collect()
 }
 
 /// Whether the per-place counts say more than the totals: there is more than one place, or
 /// one that is not this machine. A local run's text stays as it always was.
-pub(crate) fn worth_showing(hosts: &[HostSummary]) -> bool {
-    match hosts {
+pub(crate) fn worth_showing(rows: &[Row]) -> bool {
+    match rows {
         [] => false,
-        [one] => &*one.host != ":",
+        [one] => &*one.counts.host != ":",
         _ => true,
     }
 }
 
 /// One line per place for the text summary, names aligned, each worded like the summary's
-/// first line: `  host h1   20 jobs: 20 ok, 0 failed, busy 8.1s`.
-pub(crate) fn text(hosts: &[HostSummary], paint: impl Fn(&str, &str) -> String) -> String {
-    let width = hosts.iter().map(|h| h.host.len()).max().unwrap_or(0);
-    let count = hosts.iter().map(|h| h.done()).max().unwrap_or(0);
+/// first line: `  host h1   20 jobs: 20 ok, 0 failed, busy 8.1s`; `N lost` when the host
+/// could not start or lost some.
+pub(crate) fn text(rows: &[Row], paint: impl Fn(&str, &str) -> String) -> String {
+    let width = rows.iter().map(|r| r.counts.host.len()).max().unwrap_or(0);
+    let count = rows.iter().map(|r| r.counts.done()).max().unwrap_or(0);
     let count_width = count.to_string().len();
     let mut out = String::new();
-    for h in hosts {
+    for Row { counts: h, lost } in rows {
         let n = h.done();
         let mut parts = vec![paint("32", &format!("{} ok", h.succeeded))];
         let failed = format!("{} failed", h.failed);
@@ -69,6 +116,9 @@ pub(crate) fn text(hosts: &[HostSummary], paint: impl Fn(&str, &str) -> String) 
         if h.cancelled > 0 {
             parts.push(format!("{} cancelled", h.cancelled));
         }
+        if *lost > 0 {
+            parts.push(paint("33", &format!("{lost} lost")));
+        }
         let _ = writeln!(
             out,
             "  host {:<width$} {n:>count_width$} job{}: {}, busy {}",
@@ -82,10 +132,9 @@ pub(crate) fn text(hosts: &[HostSummary], paint: impl Fn(&str, &str) -> String) 
 }
 
 /// The per-place counts as the JSON summary's and `run_finished`'s `hosts` array.
-pub(crate) fn json(hosts: &[HostSummary]) -> serde_json::Value {
-    hosts
-        .iter()
-        .map(|h| {
+pub(crate) fn json(rows: &[Row]) -> serde_json::Value {
+    rows.iter()
+        .map(|Row { counts: h, lost }| {
             json!({
                 "host": &*h.host,
                 "done": h.done(),
@@ -94,6 +143,7 @@ pub(crate) fn json(hosts: &[HostSummary]) -> serde_json::Value {
                 "timed_out": h.timed_out,
                 "cancelled": h.cancelled,
                 "busy_ms": u64::try_from(h.busy.as_millis()).unwrap_or(u64::MAX),
+                "lost": lost,
             })
         })
         .collect()
@@ -142,6 +192,10 @@ mod tests {
         }
     }
 
+    fn row(counts: HostSummary) -> Row {
+        Row { counts, lost: 0 }
+    }
+
     #[test]
     fn configured_places_come_first_in_their_order_idle_ones_with_zeros() {
         let s = RunSummary {
@@ -149,17 +203,22 @@ mod tests {
             ..RunSummary::default()
         };
         let given: Vec<Arc<str>> = vec!["h2".into(), "h1".into(), ":".into()];
-        let names: Vec<(String, u64)> = in_order(&s, &given)
+        let mut lost = Lost::default();
+        lost.place_failed(&"h2".into());
+        lost.place_failed(&"h2".into());
+        lost.place_failed(&"y".into());
+        let names: Vec<(String, u64, u64)> = rows(&s, &given, &lost)
             .iter()
-            .map(|h| (h.host.to_string(), h.done()))
+            .map(|r| (r.counts.host.to_string(), r.counts.done(), r.lost))
             .collect();
         assert_eq!(
             names,
             [
-                ("h2".to_string(), 0),
-                ("h1".into(), 2),
-                (":".into(), 1),
-                ("x".into(), 1)
+                ("h2".to_string(), 0, 2),
+                ("h1".into(), 2, 0),
+                (":".into(), 1, 0),
+                ("x".into(), 1, 0),
+                ("y".into(), 0, 1)
             ]
         );
     }
@@ -167,9 +226,12 @@ mod tests {
     #[test]
     fn only_this_machine_is_not_worth_a_line() {
         assert!(!worth_showing(&[]));
-        assert!(!worth_showing(&[host(":", 3, 0, 0)]));
-        assert!(worth_showing(&[host("h1", 3, 0, 0)]));
-        assert!(worth_showing(&[host(":", 3, 0, 0), host("h1", 0, 0, 0)]));
+        assert!(!worth_showing(&[row(host(":", 3, 0, 0))]));
+        assert!(worth_showing(&[row(host("h1", 3, 0, 0))]));
+        assert!(worth_showing(&[
+            row(host(":", 3, 0, 0)),
+            row(host("h1", 0, 0, 0))
+        ]));
     }
 
     #[test]
@@ -177,13 +239,20 @@ mod tests {
         let mut h2 = host("h2", 9, 1, 2500);
         h2.timed_out = 1;
         let t = text(
-            &[host("h1", 12, 0, 8100), h2, host(":", 1, 0, 40)],
+            &[
+                row(host("h1", 12, 0, 8100)),
+                Row {
+                    counts: h2,
+                    lost: 3,
+                },
+                row(host(":", 1, 0, 40)),
+            ],
             |_, s| s.to_string(),
         );
         assert_eq!(
             t,
             "  host h1 12 jobs: 12 ok, 0 failed, busy 8.1s\n  \
-             host h2 11 jobs: 9 ok, 1 failed, 1 timed out, busy 2.5s\n  \
+             host h2 11 jobs: 9 ok, 1 failed, 1 timed out, 3 lost, busy 2.5s\n  \
              host :   1 job: 1 ok, 0 failed, busy 40ms\n"
         );
     }

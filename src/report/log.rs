@@ -27,6 +27,8 @@ pub struct LogReporter {
     running: hosts::Running,
     /// The places as configured (`-S`, `--slf`), for the order of `run_finished`'s `hosts`.
     places: Vec<Arc<str>>,
+    /// The jobs each place could not start or lost, for `run_finished`'s `hosts`.
+    lost: hosts::Lost,
 }
 
 impl LogReporter {
@@ -228,14 +230,17 @@ impl Reporter for LogReporter {
                 stopped_for.as_secs_f64()
             ),
             // The executor warns once per place that goes down; this is per job.
-            RunEvent::PlaceFailed { id, place, message } => debug!(
-                event = "place_failed",
-                seq = id.0,
-                host = &**place,
-                error = message.as_str(),
-                "{place} could not start job {}: {message}",
-                id.0
-            ),
+            RunEvent::PlaceFailed { id, place, message } => {
+                self.lost.place_failed(place);
+                debug!(
+                    event = "place_failed",
+                    seq = id.0,
+                    host = &**place,
+                    error = message.as_str(),
+                    "{place} could not start job {}: {message}",
+                    id.0
+                )
+            }
             RunEvent::JobSlow {
                 id,
                 elapsed,
@@ -307,7 +312,7 @@ impl Reporter for LogReporter {
                     exit_code = s.exit_code,
                     cancel_reason = reason,
                     interrupted_by = signal.map(signal_name),
-                    hosts = %hosts::json(&super::summary::ordered(s, &self.places).hosts),
+                    hosts = %hosts::json(&hosts::rows(s, &self.places, &self.lost)),
                     "run finished"
                 );
             }

@@ -6,7 +6,6 @@
 //! printed on a terminal, and elsewhere only when something went wrong; as JSON when the logs
 //! are. `--summary none` and `-q` hide it.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Arc;
@@ -43,6 +42,8 @@ pub struct SummaryReporter {
     resources: bool,
     /// The places as configured (`-S`, `--slf`), for the order of the per-host counts.
     places: Vec<Arc<str>>,
+    /// The jobs each place could not start or lost.
+    lost: hosts::Lost,
 }
 
 impl SummaryReporter {
@@ -62,6 +63,7 @@ impl SummaryReporter {
             json_logs,
             resources: false,
             places: Vec::new(),
+            lost: hosts::Lost::default(),
         }
     }
 
@@ -95,10 +97,15 @@ impl SummaryReporter {
 
 impl Reporter for SummaryReporter {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
-        let RunEvent::RunFinished { summary } = event else {
-            return Ok(());
+        let summary = match event {
+            RunEvent::PlaceFailed { place, .. } => {
+                self.lost.place_failed(place);
+                return Ok(());
+            }
+            RunEvent::RunFinished { summary } => summary,
+            _ => return Ok(()),
         };
-        let summary = &*ordered(summary, &self.places);
+        let rows = hosts::rows(summary, &self.places, &self.lost);
         let text = match self.resolve(summary) {
             SummaryMode::Auto => unreachable!("resolved above"),
             SummaryMode::Off => return Ok(()),
@@ -107,13 +114,13 @@ impl Reporter for SummaryReporter {
                 return Ok(());
             }
             SummaryMode::Text if self.resources => {
-                let mut t = text(summary, self.color);
+                let mut t = text(summary, &rows, self.color);
                 t.push_str(&resources_text(summary));
                 t
             }
-            SummaryMode::Text => text(summary, self.color),
+            SummaryMode::Text => text(summary, &rows, self.color),
             SummaryMode::Json => {
-                let mut s = json_summary(summary).to_string();
+                let mut s = json_summary(summary, &rows).to_string();
                 s.push('\n');
                 s
             }
@@ -126,16 +133,6 @@ impl Reporter for SummaryReporter {
         }
         Ok(())
     }
-}
-
-/// `s` with its per-host counts in the configured order of `places` (as it is when none are).
-pub(crate) fn ordered<'a>(s: &'a RunSummary, places: &[Arc<str>]) -> Cow<'a, RunSummary> {
-    if places.is_empty() {
-        return Cow::Borrowed(s);
-    }
-    let mut s = s.clone();
-    s.hosts = hosts::in_order(&s, places);
-    Cow::Owned(s)
 }
 
 /// The run's CPU time and the heaviest jobs by CPU time and by peak memory, a line each.
@@ -208,8 +205,9 @@ fn paint(color: bool, code: &str, s: &str) -> String {
     }
 }
 
-/// The text summary, ending with a newline.
-pub fn text(s: &RunSummary, color: bool) -> String {
+/// The text summary, ending with a newline; `hosts`: a line each when they say more than
+/// the totals ([`hosts::worth_showing`]).
+pub fn text(s: &RunSummary, hosts: &[hosts::Row], color: bool) -> String {
     let total = s.done() + s.skipped;
     let mut out = format!("fanout: {total} job{}: ", if total == 1 { "" } else { "s" });
     let mut parts = vec![paint(color, "32", &format!("{} ok", s.succeeded))];
@@ -232,8 +230,8 @@ pub fn text(s: &RunSummary, color: bool) -> String {
         parts.push(format!("{} skipped", s.skipped));
     }
     let _ = writeln!(out, "{} in {}", parts.join(", "), human(s.wall));
-    if hosts::worth_showing(&s.hosts) {
-        out.push_str(&hosts::text(&s.hosts, |code, t| paint(color, code, t)));
+    if hosts::worth_showing(hosts) {
+        out.push_str(&hosts::text(hosts, |code, t| paint(color, code, t)));
     }
     // Naming the slowest jobs says something only when they are a few of many that ran, in a
     // run long enough to care; a job that never ran is not slow.
@@ -329,8 +327,8 @@ fn ms(d: std::time::Duration) -> u64 {
     d.as_millis() as u64
 }
 
-/// The JSON summary: one object.
-pub fn json_summary(s: &RunSummary) -> serde_json::Value {
+/// The JSON summary: one object; `hosts` always (a run here has the one place `:`).
+pub fn json_summary(s: &RunSummary, hosts: &[hosts::Row]) -> serde_json::Value {
     let (reason, signal) = match s.cancel {
         Some(r) => {
             let (n, sig) = cancel_name(r);
@@ -399,7 +397,7 @@ pub fn json_summary(s: &RunSummary) -> serde_json::Value {
         "cpu_system_ms": ms(s.cpu_system),
         "heaviest_cpu": heavy(&s.heaviest_cpu),
         "heaviest_memory": heavy(&s.heaviest_memory),
-        "hosts": hosts::json(&s.hosts),
+        "hosts": hosts::json(hosts),
     })
 }
 
@@ -442,7 +440,7 @@ mod tests {
             cancel: Some(CancelReason::Signal(15)),
             ..Default::default()
         };
-        let t = text(&s, false);
+        let t = text(&s, &[], false);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(
             lines[0],
@@ -464,7 +462,7 @@ mod tests {
             exit_code: 1,
             ..Default::default()
         };
-        let v = json_summary(&s);
+        let v = json_summary(&s, &[]);
         assert_eq!(v["total"], 3);
         assert_eq!(v["failures"][0]["signal"], 9);
         assert_eq!(v["failures"][0]["exit_code"], serde_json::Value::Null);

@@ -1,6 +1,6 @@
 //! How the jobs were spread over the places (`-S 2/h1,1/h2,:`): the text summary's line per
-//! host, the JSON summary's and `run_finished`'s `hosts`, and `job_finished`'s running
-//! `host_done`/`host_failed`, over the real ssh test hosts (a SKIP line each without them).
+//! host, the JSON summary's and `run_finished`'s `hosts` (with the jobs a host could not
+//! start, `lost`), and `job_finished`'s running `host_done`/`host_failed`, over the real ssh test hosts (a SKIP line each without them).
 //! Which host runs which job is up to the scheduler, so the expected counts are read from
 //! what the run itself recorded: the joblog's Host column, or the events' `host`.
 
@@ -277,4 +277,52 @@ fn this_machine_alone_gets_no_host_lines_but_json_has_it() {
     assert_eq!(summary["hosts"].as_array().unwrap().len(), 1, "{summary}");
     assert_eq!(summary["hosts"][0]["host"], ":");
     assert_eq!(summary["hosts"][0]["done"], 2);
+}
+
+/// A host that cannot be reached ends no job, but the jobs it could not start are counted as
+/// its `lost`; they ran at the other host.
+#[test]
+fn jobs_a_host_could_not_start_are_its_lost() {
+    let Some(h) = Hosts::get("ssh_hosts::jobs_a_host_could_not_start_are_its_lost") else {
+        return;
+    };
+    let d = Dir::new();
+    // Nothing listens on port 2 of h3: the login is refused at once.
+    for mode in ["text", "json"] {
+        let out = h
+            .fanout(&d)
+            .args(["-S", "1/h1,1/h3:2", "--summary", mode, "echo", ":::"])
+            .args((1..=4).map(|i| i.to_string()))
+            .assert()
+            .success();
+        let err = stderr_of(&out);
+        if mode == "text" {
+            let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("  host ")).collect();
+            assert_eq!(lines.len(), 2, "{err}");
+            assert!(
+                lines[0].starts_with("  host h1   4 jobs: 4 ok, 0 failed, busy "),
+                "{err}"
+            );
+            assert!(
+                lines[1].starts_with("  host h3:2 0 jobs: 0 ok, 0 failed, "),
+                "{err}"
+            );
+            assert!(lines[1].contains(" lost, busy 0ms"), "{err}");
+            continue;
+        }
+        let summary: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+        let hosts = &summary["hosts"];
+        assert_eq!(
+            (&hosts[0]["host"], &hosts[0]["done"]),
+            (&"h1".into(), &4.into()),
+            "{summary}"
+        );
+        assert_eq!(hosts[0]["lost"], 0, "{summary}");
+        assert_eq!(
+            (&hosts[1]["host"], &hosts[1]["done"]),
+            (&"h3:2".into(), &0.into()),
+            "{summary}"
+        );
+        assert!(hosts[1]["lost"].as_u64().unwrap() >= 1, "{summary}");
+    }
 }
