@@ -94,7 +94,7 @@ pub(crate) fn worth_showing(rows: &[Row]) -> bool {
 }
 
 /// One line per place for the text summary, names aligned, each worded like the summary's
-/// first line: `  host h1   20 jobs: 20 ok, 0 failed, busy 8.1s`; `N lost` when the host
+/// first line: `  host h1 20 jobs: 20 ok, 0 failed, busy 8.1s`; `N lost` when the host
 /// could not start or lost some.
 pub(crate) fn text(rows: &[Row], paint: impl Fn(&str, &str) -> String) -> String {
     let width = rows.iter().map(|r| r.counts.host.len()).max().unwrap_or(0);

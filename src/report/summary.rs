@@ -205,9 +205,9 @@ fn paint(color: bool, code: &str, s: &str) -> String {
     }
 }
 
-/// The text summary, ending with a newline; `hosts`: a line each when they say more than
+/// The text summary, ending with a newline; `rows`: a line per host when they say more than
 /// the totals ([`hosts::worth_showing`]).
-pub fn text(s: &RunSummary, hosts: &[hosts::Row], color: bool) -> String {
+pub fn text(s: &RunSummary, rows: &[hosts::Row], color: bool) -> String {
     let total = s.done() + s.skipped;
     let mut out = format!("fanout: {total} job{}: ", if total == 1 { "" } else { "s" });
     let mut parts = vec![paint(color, "32", &format!("{} ok", s.succeeded))];
@@ -230,8 +230,8 @@ pub fn text(s: &RunSummary, hosts: &[hosts::Row], color: bool) -> String {
         parts.push(format!("{} skipped", s.skipped));
     }
     let _ = writeln!(out, "{} in {}", parts.join(", "), human(s.wall));
-    if hosts::worth_showing(hosts) {
-        out.push_str(&hosts::text(hosts, |code, t| paint(color, code, t)));
+    if hosts::worth_showing(rows) {
+        out.push_str(&hosts::text(rows, |code, t| paint(color, code, t)));
     }
     // Naming the slowest jobs says something only when they are a few of many that ran, in a
     // run long enough to care; a job that never ran is not slow.
@@ -327,8 +327,8 @@ fn ms(d: std::time::Duration) -> u64 {
     d.as_millis() as u64
 }
 
-/// The JSON summary: one object; `hosts` always (a run here has the one place `:`).
-pub fn json_summary(s: &RunSummary, hosts: &[hosts::Row]) -> serde_json::Value {
+/// The JSON summary: one object; its `hosts` always has `rows` (a run here: the one place `:`).
+pub fn json_summary(s: &RunSummary, rows: &[hosts::Row]) -> serde_json::Value {
     let (reason, signal) = match s.cancel {
         Some(r) => {
             let (n, sig) = cancel_name(r);
@@ -397,7 +397,7 @@ pub fn json_summary(s: &RunSummary, hosts: &[hosts::Row]) -> serde_json::Value {
         "cpu_system_ms": ms(s.cpu_system),
         "heaviest_cpu": heavy(&s.heaviest_cpu),
         "heaviest_memory": heavy(&s.heaviest_memory),
-        "hosts": hosts::json(hosts),
+        "hosts": hosts::json(rows),
     })
 }
 
