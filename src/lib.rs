@@ -40,4 +40,4 @@ pub use job::{JobId, JobOutcome, JobRecord};
 pub use report::events::RunEvent;
 pub use report::{ReportError, Reporter};
 pub use run::{Prepared, Run};
-pub use summary::RunSummary;
+pub use summary::{HostSummary, RunSummary};

@@ -1,6 +1,7 @@
-//! The end state of a run, as the result store builds it: the counts, the slowest and failed
-//! jobs, why it stopped, and the exit code.
+//! The end state of a run, as the result store builds it: the counts (in all and per place),
+//! the slowest and failed jobs, why it stopped, and the exit code.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::cancel::CancelReason;
@@ -44,6 +45,34 @@ pub struct RunSummary {
     pub first_failure_code: Option<i32>,
     /// The exit code fanout ends with.
     pub exit_code: i32,
+    /// The counts per place that ran (or was given) a job, by host name: `:` alone for a run
+    /// on this machine. Their sum is the run's counts.
+    pub hosts: Vec<HostSummary>,
+}
+
+/// One place's share of a run, from the records of the jobs that ended there (a job's place
+/// is where its last attempt ran: the joblog's Host).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostSummary {
+    /// The place: an sshlogin as given without its `N/` prefix, `:` for this machine.
+    pub host: Arc<str>,
+    /// Jobs that exited 0 there.
+    pub succeeded: u64,
+    /// Jobs that failed there: a non-zero exit, a signal, or no start.
+    pub failed: u64,
+    /// Jobs ended there for running past `--timeout`.
+    pub timed_out: u64,
+    /// Jobs there ended (or never started) because the run was halted or interrupted.
+    pub cancelled: u64,
+    /// The jobs' durations added up: how long the place was busy with them (slot time).
+    pub busy: Duration,
+}
+
+impl HostSummary {
+    /// Jobs that ended there (any outcome).
+    pub fn done(&self) -> u64 {
+        self.succeeded + self.failed + self.timed_out + self.cancelled
+    }
 }
 
 impl RunSummary {

@@ -1,6 +1,6 @@
 //! JSON log lines: one object per event, `timestamp`, `level`, then the fields at the top
 //! level in the order they were given, as tracing-subscriber's flattened JSON has them; but a
-//! field that holds JSON already (`args`, an array of the job's values) is put in as JSON, not
+//! field that holds JSON already (`args`, an array of the job's values; `hosts`) is put in as JSON, not
 //! as a string holding JSON.
 
 use std::fmt::Write as _;
@@ -13,8 +13,9 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::fields::{Fields, Value};
 
-/// Fields given with `%` whose text is JSON (see `report::log::ArgsJson`).
-const RAW_JSON: &[&str] = &["args"];
+/// Fields given with `%` whose text is JSON (see `report::log::ArgsJson`; `hosts` is
+/// `run_finished`'s per-host counts).
+const RAW_JSON: &[&str] = &["args", "hosts"];
 
 /// The JSON line format.
 pub struct JsonFormat;

@@ -5,11 +5,13 @@
 //! both together. Where the lines go and in which format is set up by the binary.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::{Level, debug, info, warn};
 
 use super::events::{CancelReason, RunEvent};
+use super::hosts;
 use super::{ReportError, Reporter};
 use crate::job::{JobOutcome, JobRecord};
 
@@ -20,7 +22,24 @@ pub const SCHEMA_VERSION: u32 = 2;
 
 /// Emits one `tracing` event per run event.
 #[derive(Debug, Default)]
-pub struct LogReporter;
+pub struct LogReporter {
+    /// Each place's jobs so far, for `job_finished`'s `host_done` and `host_failed`.
+    running: hosts::Running,
+    /// The places as configured (`-S`, `--slf`), for the order of `run_finished`'s `hosts`.
+    places: Vec<Arc<str>>,
+    /// The jobs each place could not start or lost, for `run_finished`'s `hosts`.
+    lost: hosts::Lost,
+}
+
+impl LogReporter {
+    /// `places`: the configured places in order (empty: by name).
+    pub fn new(places: Vec<Arc<str>>) -> LogReporter {
+        LogReporter {
+            places,
+            ..LogReporter::default()
+        }
+    }
+}
 
 /// A signal's name (`SIGTERM`), or its number when it has none.
 pub(crate) fn signal_name(sig: i32) -> String {
@@ -105,7 +124,11 @@ macro_rules! at_level {
     };
 }
 
-fn job_finished(r: &JobRecord, stderr: &super::events::Captured) {
+/// `host_done`/`host_failed`: the job's place's tally, this job included ([`hosts::Running`]).
+/// Two numbers on the line a pipeline already reads, rather than an event of their own per
+/// job or a map of every place per line: following one host is `select(.host == "h1")` and
+/// its last line; the whole spread is in `run_finished`'s `hosts`.
+fn job_finished(r: &JobRecord, stderr: &super::events::Captured, host: (u64, u64)) {
     // A job fanout ended itself (halt, signal, closed stdout) is not news: `run_cancelling`
     // has said why, once, at warn.
     let level = match r.outcome {
@@ -123,6 +146,8 @@ fn job_finished(r: &JobRecord, stderr: &super::events::Captured) {
         seq = r.id.0,
         slot = r.slot,
         host = &*r.place,
+        host_done = host.0,
+        host_failed = host.1,
         handle = r.handle.as_ref().map(tracing::field::display),
         pid = r.handle.as_ref().and_then(|h| h.pid()),
         outcome = r.outcome.name(),
@@ -206,14 +231,17 @@ impl Reporter for LogReporter {
                 stopped_for.as_secs_f64()
             ),
             // The executor warns once per place that goes down; this is per job.
-            RunEvent::PlaceFailed { id, place, message } => debug!(
-                event = "place_failed",
-                seq = id.0,
-                host = &**place,
-                error = message.as_str(),
-                "{place} could not start job {}: {message}",
-                id.0
-            ),
+            RunEvent::PlaceFailed { id, place, message } => {
+                self.lost.place_failed(place);
+                debug!(
+                    event = "place_failed",
+                    seq = id.0,
+                    host = &**place,
+                    error = message.as_str(),
+                    "{place} could not start job {}: {message}",
+                    id.0
+                )
+            }
             RunEvent::JobSlow {
                 id,
                 elapsed,
@@ -240,7 +268,12 @@ impl Reporter for LogReporter {
                 command = &*capped(&r.command),
                 "job will be retried"
             ),
-            RunEvent::JobFinished { record, stderr, .. } => job_finished(record, stderr),
+            RunEvent::JobFinished { record, stderr, .. } => {
+                let host = self
+                    .running
+                    .finished(&record.place, record.outcome.is_success());
+                job_finished(record, stderr, host)
+            }
             RunEvent::Cancelling { reason } => {
                 let (name, signal) = cancel_name(*reason);
                 if *reason == CancelReason::OutputClosed {
@@ -280,6 +313,7 @@ impl Reporter for LogReporter {
                     exit_code = s.exit_code,
                     cancel_reason = reason,
                     interrupted_by = signal.map(signal_name),
+                    hosts = %hosts::json(&hosts::rows(s, &self.places, &self.lost)),
                     "run finished"
                 );
             }

@@ -15,6 +15,7 @@ pub(crate) mod dir;
 pub mod events;
 pub(crate) mod gnu_dir;
 pub(crate) mod gnu_table;
+pub(crate) mod hosts;
 pub(crate) mod json;
 mod json_stream;
 pub(crate) mod log;

@@ -77,16 +77,27 @@ impl Standard {
             false => Some(options.progress_interval).filter(|d| !d.is_zero()),
         };
         reporters.push(Box::new(ProgressReporter::new(bar, options)));
-        reporters.push(Box::new(LogReporter));
+        let places = places(config);
+        reporters.push(Box::new(LogReporter::new(places.clone())));
         reporters.push(Box::new(
             SummaryReporter::new(console, options.summary, options.color, options.json_logs)
-                .with_resources(options.verbose),
+                .with_resources(options.verbose)
+                .with_places(places),
         ));
         Ok(Standard {
             reporters,
             tick_every,
         })
     }
+}
+
+/// The places the run was given, in order (`-S`, `--slf`; `:` is this machine): the per-host
+/// counts of the summary and of `run_finished` follow it. None for a run here or on Slurm,
+/// whose places are found as the jobs run (a step's node).
+fn places(config: &Config) -> Vec<Arc<str>> {
+    config.ssh.as_ref().map_or_else(Vec::new, |ssh| {
+        ssh.logins.iter().map(|l| Arc::from(&*l.name)).collect()
+    })
 }
 
 /// How `--results DIR` names a job's values: a record is a value per source (several records

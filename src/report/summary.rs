@@ -1,17 +1,20 @@
 //! The end-of-run summary on stderr, from the `RunSummary` in `RunFinished`: a short text for
-//! people (counts, wall time, the slowest jobs when that says something, every failed job's
-//! command and exit code or signal, and why the run stopped early), or one JSON object with
+//! people (counts, wall time, a line per host when the jobs ran at more than this machine,
+//! the slowest jobs when that says something, every failed job's command and exit code or
+//! signal, and why the run stopped early), or one JSON object with
 //! the same facts (fields documented in the README, "Summary"). By default (`auto`) it is
 //! printed on a terminal, and elsewhere only when something went wrong; as JSON when the logs
 //! are. `--summary none` and `-q` hide it.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::Arc;
 
 use serde_json::json;
 
 use super::console::Console;
 use super::events::{CancelReason, RunEvent, RunSummary};
+use super::hosts;
 use super::log::{SCHEMA_VERSION, cancel_name, capped, signal_name};
 use super::options::SummaryMode;
 use super::progress::human;
@@ -37,6 +40,10 @@ pub struct SummaryReporter {
     json_logs: bool,
     /// Name the heaviest jobs by CPU time and peak memory (`-v`).
     resources: bool,
+    /// The places as configured (`-S`, `--slf`), for the order of the per-host counts.
+    places: Vec<Arc<str>>,
+    /// The jobs each place could not start or lost.
+    lost: hosts::Lost,
 }
 
 impl SummaryReporter {
@@ -55,7 +62,15 @@ impl SummaryReporter {
             terminal,
             json_logs,
             resources: false,
+            places: Vec::new(),
+            lost: hosts::Lost::default(),
         }
+    }
+
+    /// The places as configured, in order: the per-host counts list them so (idle ones too).
+    pub fn with_places(mut self, places: Vec<Arc<str>>) -> SummaryReporter {
+        self.places = places;
+        self
     }
 
     /// Adds the heaviest jobs by CPU time and peak memory to the text (`-v`; the JSON summary
@@ -82,9 +97,15 @@ impl SummaryReporter {
 
 impl Reporter for SummaryReporter {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
-        let RunEvent::RunFinished { summary } = event else {
-            return Ok(());
+        let summary = match event {
+            RunEvent::PlaceFailed { place, .. } => {
+                self.lost.place_failed(place);
+                return Ok(());
+            }
+            RunEvent::RunFinished { summary } => summary,
+            _ => return Ok(()),
         };
+        let rows = hosts::rows(summary, &self.places, &self.lost);
         let text = match self.resolve(summary) {
             SummaryMode::Auto => unreachable!("resolved above"),
             SummaryMode::Off => return Ok(()),
@@ -93,13 +114,13 @@ impl Reporter for SummaryReporter {
                 return Ok(());
             }
             SummaryMode::Text if self.resources => {
-                let mut t = text(summary, self.color);
+                let mut t = text(summary, &rows, self.color);
                 t.push_str(&resources_text(summary));
                 t
             }
-            SummaryMode::Text => text(summary, self.color),
+            SummaryMode::Text => text(summary, &rows, self.color),
             SummaryMode::Json => {
-                let mut s = json_summary(summary).to_string();
+                let mut s = json_summary(summary, &rows).to_string();
                 s.push('\n');
                 s
             }
@@ -184,8 +205,9 @@ fn paint(color: bool, code: &str, s: &str) -> String {
     }
 }
 
-/// The text summary, ending with a newline.
-pub fn text(s: &RunSummary, color: bool) -> String {
+/// The text summary, ending with a newline; `rows`: a line per host when they say more than
+/// the totals ([`hosts::worth_showing`]).
+pub fn text(s: &RunSummary, rows: &[hosts::Row], color: bool) -> String {
     let total = s.done() + s.skipped;
     let mut out = format!("fanout: {total} job{}: ", if total == 1 { "" } else { "s" });
     let mut parts = vec![paint(color, "32", &format!("{} ok", s.succeeded))];
@@ -208,6 +230,9 @@ pub fn text(s: &RunSummary, color: bool) -> String {
         parts.push(format!("{} skipped", s.skipped));
     }
     let _ = writeln!(out, "{} in {}", parts.join(", "), human(s.wall));
+    if hosts::worth_showing(rows) {
+        out.push_str(&hosts::text(rows, |code, t| paint(color, code, t)));
+    }
     // Naming the slowest jobs says something only when they are a few of many that ran, in a
     // run long enough to care; a job that never ran is not slow.
     let ran = |r: &&JobRecord| r.handle.is_some();
@@ -305,8 +330,8 @@ fn ms(d: std::time::Duration) -> u64 {
     d.as_millis() as u64
 }
 
-/// The JSON summary: one object.
-pub fn json_summary(s: &RunSummary) -> serde_json::Value {
+/// The JSON summary: one object; its `hosts` always has `rows` (a run here: the one place `:`).
+pub fn json_summary(s: &RunSummary, rows: &[hosts::Row]) -> serde_json::Value {
     let (reason, signal) = match s.cancel {
         Some(r) => {
             let (n, sig) = cancel_name(r);
@@ -375,6 +400,7 @@ pub fn json_summary(s: &RunSummary) -> serde_json::Value {
         "cpu_system_ms": ms(s.cpu_system),
         "heaviest_cpu": heavy(&s.heaviest_cpu),
         "heaviest_memory": heavy(&s.heaviest_memory),
+        "hosts": hosts::json(rows),
     })
 }
 
@@ -417,7 +443,7 @@ mod tests {
             cancel: Some(CancelReason::Signal(15)),
             ..Default::default()
         };
-        let t = text(&s, false);
+        let t = text(&s, &[], false);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(
             lines[0],
@@ -439,7 +465,7 @@ mod tests {
             exit_code: 1,
             ..Default::default()
         };
-        let v = json_summary(&s);
+        let v = json_summary(&s, &[]);
         assert_eq!(v["total"], 3);
         assert_eq!(v["failures"][0]["signal"], 9);
         assert_eq!(v["failures"][0]["exit_code"], serde_json::Value::Null);

@@ -4,7 +4,8 @@
 //!
 //! Memory stays flat on long runs: the newest records are held in a small buffer, which is
 //! folded, whenever it fills, into counts, the slowest jobs and the failed ones. Every failed
-//! job is kept (up to [`KEEP_FAILED`]) so the summary can name it.
+//! job is kept (up to [`KEEP_FAILED`]) so the summary can name it. Each record is also counted
+//! under its place as it is merged (a few places, so a short list scanned per job).
 
 pub(crate) mod files;
 pub(crate) mod joblog;
@@ -16,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use crate::cancel::CancelReason;
 use crate::config::HaltPolicy;
 use crate::job::{JobOutcome, JobRecord};
-use crate::summary::RunSummary;
+use crate::summary::{HostSummary, RunSummary};
 
 /// How many failed records the store keeps for the summary; more are only counted.
 pub const KEEP_FAILED: usize = 1000;
@@ -73,6 +74,8 @@ struct Records {
     /// CPU time of every job that has an accounting: user, system.
     cpu: (Duration, Duration),
     totals: Tally,
+    /// The counts per place, in the order the places first ended a job.
+    hosts: Vec<HostSummary>,
     first_failure_code: Option<i32>,
 }
 
@@ -102,6 +105,7 @@ impl ResultStore {
     pub async fn push(&self, record: JobRecord) -> Tally {
         let mut r = self.inner.lock().await;
         r.totals.add(&record);
+        r.count_at_place(&record);
         if !record.outcome.is_success() && r.first_failure_code.is_none() {
             r.first_failure_code =
                 Some(record.outcome.exit_code().unwrap_or_else(|| {
@@ -152,6 +156,11 @@ impl ResultStore {
             cancel: end.cancel,
             first_failure_code: r.first_failure_code,
             exit_code: 0,
+            hosts: {
+                let mut hosts = r.hosts.clone();
+                hosts.sort_by(|a, b| a.host.cmp(&b.host));
+                hosts
+            },
         };
         summary.exit_code = crate::exit::for_run(end.halt, &summary);
         summary
@@ -159,6 +168,28 @@ impl ResultStore {
 }
 
 impl Records {
+    /// Counts a merged record under its place.
+    fn count_at_place(&mut self, record: &JobRecord) {
+        let i = match self.hosts.iter().position(|h| h.host == record.place) {
+            Some(i) => i,
+            None => {
+                self.hosts.push(HostSummary {
+                    host: record.place.clone(),
+                    ..HostSummary::default()
+                });
+                self.hosts.len() - 1
+            }
+        };
+        let h = &mut self.hosts[i];
+        match record.outcome {
+            JobOutcome::Success => h.succeeded += 1,
+            JobOutcome::TimedOut { .. } => h.timed_out += 1,
+            JobOutcome::Cancelled { .. } => h.cancelled += 1,
+            _ => h.failed += 1,
+        }
+        h.busy += record.duration;
+    }
+
     /// Moves the buffered records into the slowest and failed lists (or drops them).
     fn fold(&mut self) {
         let mut batch = std::mem::take(&mut self.jobs);
@@ -248,5 +279,80 @@ mod tests {
         assert_eq!(s.slowest[0].duration, Duration::from_millis(976));
         assert!(store.snapshot().await.len() < COMPACT_AT);
         assert_eq!(s.first_failure_code, Some(3));
+        assert_eq!(s.hosts.len(), 1);
+        assert_eq!((&*s.hosts[0].host, s.hosts[0].done()), (":", 10_000));
+    }
+
+    fn end() -> RunEnd {
+        RunEnd {
+            cancel: None,
+            skipped: 0,
+            started: SystemTime::now(),
+            wall: Duration::ZERO,
+            halt: HaltPolicy::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_place_counts_its_own_jobs_by_outcome_and_busy_time() {
+        let store = ResultStore::new();
+        let at = |place: &str, id, outcome, ms| JobRecord {
+            place: place.into(),
+            ..rec(id, outcome, ms)
+        };
+        // More than COMPACT_AT records, so the counts must survive folding too.
+        for i in 0..100u64 {
+            store.push(at("h1", i, JobOutcome::Success, 10)).await;
+        }
+        store.push(at("h2", 101, JobOutcome::Success, 5)).await;
+        store
+            .push(at("h2", 102, JobOutcome::Failed { code: 1 }, 7))
+            .await;
+        store
+            .push(at("h2", 103, JobOutcome::Signaled { signal: 9 }, 1))
+            .await;
+        store
+            .push(at(
+                "h2",
+                104,
+                JobOutcome::TimedOut { signal: Some(15) },
+                100,
+            ))
+            .await;
+        store
+            .push(at(":", 105, JobOutcome::Cancelled { signal: None }, 0))
+            .await;
+        store.push(at(":", 106, JobOutcome::Success, 3)).await;
+        let s = store.summary(end()).await;
+        let h: Vec<_> = s
+            .hosts
+            .iter()
+            .map(|h| {
+                (
+                    &*h.host,
+                    h.succeeded,
+                    h.failed,
+                    h.timed_out,
+                    h.cancelled,
+                    h.busy.as_millis(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            h,
+            [
+                (":", 1, 0, 0, 1, 3),
+                ("h1", 100, 0, 0, 0, 1000),
+                ("h2", 1, 2, 1, 0, 113),
+            ],
+            "by name, each outcome under its own place"
+        );
+        assert_eq!(s.hosts.iter().map(|h| h.done()).sum::<u64>(), s.done());
+    }
+
+    #[tokio::test]
+    async fn a_run_without_jobs_has_no_places() {
+        let s = ResultStore::new().summary(end()).await;
+        assert!(s.hosts.is_empty());
     }
 }

@@ -1,9 +1,10 @@
 //! Helpers shared by the integration tests, one of each: the temporary directory and the
 //! command that runs fanout in it ([`Dir`], [`fanout`]), the pseudo-terminal runner
 //! ([`pty`]), a real screen to read (tmux, [`Screen`]), the joblog reader ([`joblog`]), processes started in the background and waited
-//! for with a bound ([`process`]), and the small readers below.
+//! for with a bound ([`process`]), the ssh test hosts ([`hosts`]), and the small readers below.
 
 mod dir;
+pub mod hosts;
 pub mod joblog;
 pub mod process;
 pub mod pty;
