@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::Duration;
 
 use crate::util::{
@@ -36,8 +36,6 @@ fn output_bounded(child: std::process::Child) -> std::process::Output {
     }
 }
 
-static HOSTS: Mutex<()> = Mutex::new(());
-
 /// The staging hosts: the ssh config for `--ssh`, and the lock that makes tests take turns.
 struct Hosts {
     config: PathBuf,
@@ -57,7 +55,9 @@ impl Hosts {
             );
             return None;
         };
-        let turn = HOSTS.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = crate::util::hosts::TURN
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         Some(Hosts {
             config: config.into(),
             dir: dir.into(),

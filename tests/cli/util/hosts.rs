@@ -2,15 +2,16 @@
 //! `FO_HOSTS_DIR`) for test modules other than `ssh`: the `--ssh` value and a lock that
 //! makes them take turns. Without the hosts, [`Hosts::get`] prints a visible SKIP line.
 //!
-//! `ssh.rs` has its own copy with its own lock (it counts sshd logins and breaks h3): until
-//! it uses this one, its tests and these can overlap when both modules run.
+//! `ssh.rs` has a richer copy (it counts sshd logins and breaks hosts) that takes the same
+//! lock, [`TURN`], so no two tests of any module use the hosts at once.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 use super::Dir;
 
-static HOSTS: Mutex<()> = Mutex::new(());
+/// Every test that uses the hosts holds this while it does.
+pub static TURN: Mutex<()> = Mutex::new(());
 
 /// The staging hosts h1.., and this test's turn at them.
 pub struct Hosts {
@@ -30,7 +31,7 @@ impl Hosts {
             );
             return None;
         };
-        let turn = HOSTS.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         Some(Hosts {
             config: config.into(),
             _turn: turn,
