@@ -18,34 +18,32 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use crate::quote::quote_into;
 
-/// The wrapper; `$1` is the job's script, `$2` the run's nonce, `$3` the words that start the
-/// job with SIGINT and SIGQUIT at their defaults (or nothing). A job killed by signal N ends
-/// with 128+N, as in sh. A background job ignores SIGINT and SIGQUIT in sh;
-/// `env --default-signal` (coreutils 8.31 and later) gives them back, so a forwarded Ctrl-C
-/// means what it does locally: whether the host has it is asked once per connection
-/// ([`DEFAULT_SIGNAL_PROBE`]), not per job. The watcher keeps no copy of the job's stdout or
+/// The wrapper; `$1` is the run's nonce, the other words start the job. A job killed by
+/// signal N ends with 128+N, as in sh. The watcher keeps no copy of the job's stdout or
 /// stderr, which would hold the session open.
 const WRAPPER: &str = r#"exec 3<&0 </dev/null
-setsid $3 sh -c "$1" 3<&- &
+n=$1; shift
+setsid "$@" 3<&- &
 j=$!
 { while read s <&3; do kill -$s -$j; done; kill -TERM -$j; sleep 2; kill -KILL -$j; } >/dev/null 2>&1 &
 w=$!
 { wait $j; } 2>/dev/null; rc=$?
 kill $w 2>/dev/null; kill -KILL -$j 2>/dev/null
-printf '\035FANOUT-END-%s %s\035\n' "$2" $rc >&2
+printf '\035FANOUT-END-%s %s\035\n' "$n" $rc >&2
 exit $rc"#;
 
 /// The shell words a connection's first session runs to learn whether the host's `env` has
-/// `--default-signal`: they print 1 or 0.
+/// `--default-signal` (coreutils 8.31 and later): they print 1 or 0. A background job
+/// ignores SIGINT and SIGQUIT in sh; started through `env --default-signal` it has them
+/// back, so a forwarded Ctrl-C means what it does locally.
 pub(super) const DEFAULT_SIGNAL_PROBE: &str =
     "$(env --default-signal=INT,QUIT true 2>/dev/null && echo 1 || echo 0)";
 
-/// The words [`WRAPPER`] starts the job with, when the host has `env --default-signal`.
-const DEFAULT_SIGNAL: &str = "env --default-signal=INT,QUIT";
-
-/// The remote command line for one job: `exec sh -c WRAPPER sh SCRIPT NONCE [ENV]`, where SCRIPT
-/// goes into `workdir` (made when missing; exit 255 when it cannot be), exports `env` and
-/// execs `argv`, every word quoted once.
+/// The remote command line for one job: `exec sh -c WRAPPER sh NONCE WORDS...`, every word
+/// quoted once. WORDS are `env [--default-signal=INT,QUIT] NAME=VALUE... ARGV...` (one exec
+/// before the job's own), or, when the job needs a shell first (a `workdir` to make and enter,
+/// exit 255 when it cannot be; a program name `env` would misread), `sh -c SCRIPT` doing
+/// that, exporting `env` and exec'ing `argv`.
 pub(super) fn command_line(
     argv: &[OsString],
     env: &[(OsString, OsString)],
@@ -53,41 +51,61 @@ pub(super) fn command_line(
     workdir: Option<&[u8]>,
     default_signal: bool,
 ) -> OsString {
-    let mut script = Vec::new();
-    if let Some(dir) = workdir {
-        let mut q = Vec::new();
-        quote_into(&mut q, dir);
-        script.extend_from_slice(b"mkdir -p -- ");
-        script.extend_from_slice(&q);
-        script.extend_from_slice(b" && cd -- ");
-        script.extend_from_slice(&q);
-        script.extend_from_slice(b" || exit 255; ");
+    let mut words: Vec<Vec<u8>> = Vec::new();
+    let direct = workdir.is_none()
+        && argv.first().is_some_and(|p| {
+            let p = p.as_bytes();
+            !p.contains(&b'=') && !p.starts_with(b"-")
+        });
+    if direct || default_signal {
+        words.push(b"env".to_vec());
     }
-    if !env.is_empty() {
-        script.extend_from_slice(b"export");
+    if default_signal {
+        words.push(b"--default-signal=INT,QUIT".to_vec());
+    }
+    if direct {
         for (name, value) in env {
-            script.push(b' ');
-            script.extend_from_slice(name.as_bytes());
-            script.push(b'=');
-            quote_into(&mut script, value.as_bytes());
+            let mut w = name.as_bytes().to_vec();
+            w.push(b'=');
+            w.extend_from_slice(value.as_bytes());
+            words.push(w);
         }
-        script.extend_from_slice(b"; ");
-    }
-    script.extend_from_slice(b"exec");
-    for word in argv {
-        script.push(b' ');
-        quote_into(&mut script, word.as_bytes());
+        words.extend(argv.iter().map(|w| w.as_bytes().to_vec()));
+    } else {
+        let mut script = Vec::new();
+        if let Some(dir) = workdir {
+            let mut q = Vec::new();
+            quote_into(&mut q, dir);
+            script.extend_from_slice(b"mkdir -p -- ");
+            script.extend_from_slice(&q);
+            script.extend_from_slice(b" && cd -- ");
+            script.extend_from_slice(&q);
+            script.extend_from_slice(b" || exit 255; ");
+        }
+        if !env.is_empty() {
+            script.extend_from_slice(b"export");
+            for (name, value) in env {
+                script.push(b' ');
+                script.extend_from_slice(name.as_bytes());
+                script.push(b'=');
+                quote_into(&mut script, value.as_bytes());
+            }
+            script.extend_from_slice(b"; ");
+        }
+        script.extend_from_slice(b"exec");
+        for word in argv {
+            script.push(b' ');
+            quote_into(&mut script, word.as_bytes());
+        }
+        words.extend([b"sh".to_vec(), b"-c".to_vec(), script]);
     }
     let mut line = b"exec sh -c ".to_vec();
     quote_into(&mut line, WRAPPER.as_bytes());
     line.extend_from_slice(b" sh ");
-    quote_into(&mut line, &script);
-    line.push(b' ');
     line.extend_from_slice(nonce.as_bytes());
-    if default_signal {
-        line.extend_from_slice(b" '");
-        line.extend_from_slice(DEFAULT_SIGNAL.as_bytes());
-        line.push(b'\'');
+    for w in &words {
+        line.push(b' ');
+        quote_into(&mut line, w);
     }
     OsString::from_vec(line)
 }
@@ -129,22 +147,39 @@ mod tests {
             OsString::from_vec(b"caf\xe9".to_vec()),
         ];
         let env = vec![("FANOUT_SEQ".into(), "7".into())];
-        let line = command_line(&argv, &env, "n1", None, false);
-        let out = run(&line);
-        assert_eq!(
-            out.stdout,
-            b"[a b]\n[it's]\n[$(hostname);`x`]\n[two\nlines]\n[caf\xe9]\n"
-        );
-        assert_eq!(out.stderr, b"\x1dFANOUT-END-n1 0\x1d\n");
-        let line = command_line(
-            &["sh".into(), "-c".into(), "echo $FANOUT_SEQ; exit 3".into()],
-            &env,
-            "n1",
-            None,
-            true,
-        );
-        let out = run(&line);
-        assert_eq!((out.status.code(), &out.stdout[..]), (Some(3), &b"7\n"[..]));
-        assert!(out.stderr.ends_with(b"\x1dFANOUT-END-n1 3\x1d\n"));
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("a b/c");
+        let sub = sub.as_os_str().as_bytes();
+        // Straight through env, with and without --default-signal, and through sh -c to
+        // enter a workdir: the same bytes arrive every way.
+        for (workdir, default_signal) in [(None, false), (None, true), (Some(sub), true)] {
+            let line = command_line(&argv, &env, "n1", workdir, default_signal);
+            let out = run(&line);
+            assert_eq!(
+                out.stdout,
+                b"[a b]\n[it's]\n[$(hostname);`x`]\n[two\nlines]\n[caf\xe9]\n"
+            );
+            assert_eq!(out.stderr, b"\x1dFANOUT-END-n1 0\x1d\n");
+        }
+        assert!(std::path::Path::new(std::ffi::OsStr::from_bytes(sub)).is_dir());
+        for default_signal in [false, true] {
+            let line = command_line(
+                &["sh".into(), "-c".into(), "echo $FANOUT_SEQ; exit 3".into()],
+                &env,
+                "n1",
+                None,
+                default_signal,
+            );
+            let out = run(&line);
+            assert_eq!((out.status.code(), &out.stdout[..]), (Some(3), &b"7\n"[..]));
+            assert!(out.stderr.ends_with(b"\x1dFANOUT-END-n1 3\x1d\n"));
+        }
+        // A program env would take for a variable or an option goes through sh; a missing
+        // one is 127 either way.
+        for prog in ["a=b", "-x", "no-such-program-here"] {
+            let out = run(&command_line(&[prog.into()], &env, "n1", None, true));
+            assert_eq!(out.status.code(), Some(127), "{prog}: {out:?}");
+            assert!(out.stderr.ends_with(b"\x1dFANOUT-END-n1 127\x1d\n"));
+        }
     }
 }
