@@ -310,7 +310,8 @@ fi
 if has g; then
   say ""
   if [ -z "${FO_SSH_CONFIG:-}" ] && [ "$(id -u)" = 0 ] && [ -f scripts/test-hosts.sh ]; then
-    export FO_HOSTS_DIR
+    # A set of hosts of its own (set 9), so a test run's hosts (set 0) may be up meanwhile.
+    export FO_HOSTS_DIR FO_HOSTS_SET=${FO_HOSTS_SET:-9}
     FO_HOSTS_DIR=$(mktemp -d /tmp/fo-bench-hosts.XXXXXX)
     hosts_up=1
     if hosts_env=$(bash scripts/test-hosts.sh up 2>"$work/hosts.err"); then
@@ -344,7 +345,7 @@ if has g; then
       cmds+=("GNU parallel -S=$gnu_parallel --ssh '$ssh_cmd' -S $logins true < $work/g2.in")
     PER=$t UNIT=jobs/s bench "${cmds[@]}"
   else
-    say "## g. ssh: skipped (no FO_SSH_CONFIG, and not root to start the test hosts)"
+    say "## g. ssh: skipped (no FO_SSH_CONFIG, and the test hosts could not be started: root is needed)"
   fi
 fi
 
