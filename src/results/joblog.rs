@@ -438,7 +438,7 @@ fn line(r: &JobRecord) -> Vec<u8> {
         r.place,
         start,
         r.duration.as_secs_f64(),
-        r.stdout_bytes + r.stderr_bytes,
+        r.stdout_bytes,
         exitval,
         signal,
     )

@@ -20,7 +20,7 @@ fn the_joblog_has_gnu_parallels_format_and_a_line_as_each_job_ends() {
         &format!(
             "case $1 in
 first) exit 0;;
-second) i=0; until grep -q '^1\t' {jl}; do sleep 0.05; i=$((i+1)); [ $i -gt 400 ] && exit 9; done; echo seen;;
+second) i=0; until grep -q '^1\t' {jl}; do sleep 0.05; i=$((i+1)); [ $i -gt 400 ] && exit 9; done; echo seen; echo not-counted >&2;;
 third) exit 4;;
 esac",
             jl = s(&jl)
@@ -61,7 +61,7 @@ esac",
     assert_eq!(
         joblog_row(&jl, 2)[5],
         "5",
-        "Receive counts the output bytes"
+        "Receive counts the bytes of stdout (not stderr), as GNU parallel"
     );
     assert_eq!(joblog_row(&jl, 3)[6], "4");
     assert_eq!(joblog_row(&jl, 3)[8], format!("{} third", s(&job)));
