@@ -28,6 +28,22 @@ const LONE_START_PATIENCE: Duration = Duration::from_secs(2);
 /// The first and the longest wait between starts that met a shortage.
 const START_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_millis(500));
 
+/// One running attempt, counted in [`Shared::running`] while it lives.
+struct Live<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Live<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Live<'a> {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Live(count)
+    }
+}
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The end of one job, ready to merge and report.
 pub(crate) struct Finished {
     pub record: JobRecord,
@@ -102,9 +118,6 @@ pub(crate) async fn run_job(
     rendered: Rendered,
     mut placement: Placement,
 ) -> (Finished, Option<Placement>) {
-    shared
-        .running
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let Rendered { spec, tag } = rendered;
     let ctx = JobCtx {
         shared,
@@ -145,9 +158,6 @@ pub(crate) async fn run_job(
                     continue;
                 }
                 None => {
-                    shared
-                        .running
-                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     return (fin, None);
                 }
             }
@@ -157,9 +167,6 @@ pub(crate) async fn run_job(
             && attempt < shared.config.retry.retries
             && shared.cancel.reason().is_none();
         if !retry {
-            shared
-                .running
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             return (fin, Some(placement));
         }
         let delay = shared.config.retry.delay_before(attempt);
@@ -174,7 +181,6 @@ pub(crate) async fn run_job(
             _ = tokio::time::sleep(delay) => {}
             // The run is stopping: the failed attempt is the job's result (no retry starts).
             _ = cancel.wait_for(|c| c.is_some()) => {
-                shared.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 return (fin, Some(placement));
             }
         }
@@ -201,9 +207,6 @@ pub(crate) async fn run_job(
             match moved {
                 Some(p) => placement = p,
                 None => {
-                    shared
-                        .running
-                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     return (fin, None);
                 }
             }
@@ -254,6 +257,7 @@ impl JobCtx<'_> {
             Ok(a) => a,
             Err(e) => return (self.not_started(&begun, e).await, false),
         };
+        let _live = Live::new(&shared.running);
         let handle = running.handle();
         if let Some(at) = running.ran_at() {
             begun.place = at;
@@ -340,7 +344,8 @@ impl JobCtx<'_> {
             };
             match &e {
                 StartError::Shortage { message } => {
-                    let patience = if shared.running() > 1 {
+                    // Only a running job can end and free what is missing.
+                    let patience = if shared.running() > 0 {
                         START_PATIENCE
                     } else {
                         LONE_START_PATIENCE

@@ -51,7 +51,7 @@ pub(crate) struct Shared {
     pub joblog: Option<JoblogWriter>,
     /// Free slot numbers; a permit always finds one here.
     free_slots: Mutex<Vec<u32>>,
-    /// Jobs between their first start and their merge.
+    /// Attempts running now (started, not yet ended).
     running: AtomicUsize,
     /// The time the run spent stopped (Ctrl-Z).
     pub pause: pause::PauseClock,
@@ -91,7 +91,7 @@ impl Shared {
         self.free_slots.lock().expect("never poisoned").push(slot);
     }
 
-    /// How many jobs are running (this one included, when asked from a job).
+    /// How many attempts are running (a job waiting to start is not one).
     pub fn running(&self) -> usize {
         self.running.load(Ordering::Relaxed)
     }

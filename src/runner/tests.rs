@@ -540,3 +540,28 @@ async fn retries_beyond_the_places_use_every_place_again() {
     }
     assert_eq!(ran.record(1).attempts, 5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn jobs_that_all_meet_a_shortage_give_up_after_the_short_patience() {
+    // Two jobs, neither can start: nothing runs that could end and free what is missing, so
+    // each gives up after the 2 s patience (not the 30 s meant for while others run).
+    let fake = FakeExecutor::new(|_| {
+        Script::exit(0).failing_starts((0..1000).map(|_| StartFailure::Shortage))
+    });
+    let config = Config {
+        slots: 2,
+        ..Config::default()
+    };
+    let ran = run_fake(config, &["a", "b"], fake, nothing).await;
+    for id in [1, 2] {
+        assert_eq!(
+            ran.record(id).outcome,
+            JobOutcome::SpawnFailed { code: 126 }
+        );
+    }
+    assert!(
+        ran.t0.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        ran.t0.elapsed()
+    );
+}
