@@ -8,15 +8,20 @@
 //! job's status with a marker (`remote`, `attempt`). An attempt without the marker was
 //! lost with its connection ([`Exit::Lost`](crate::exec::Exit::Lost)): the runner starts the
 //! job again at another place, and a host that keeps failing is taken out for a while.
+//!
+//! The places are append only: an `--slf` file that changes during the run (`watch`) adds
+//! places for its new logins and retires those of the logins it lost ([`Place::retired`]).
 
 mod attempt;
 mod files;
 mod host;
 mod login;
 mod remote;
+mod watch;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 
 use futures::future::BoxFuture;
@@ -27,12 +32,17 @@ pub use login::{Login, read_login_file, split_command};
 use super::{AcquireError, Attempt, Executor, Local, Place, StartError, StartRequest};
 use attempt::{Control, SshAttempt};
 use host::Host;
+use watch::LoginFiles;
 
 /// What `-S`, `--slf`, `--ssh` and `--env` ask for.
 #[derive(Debug, Clone, Default)]
 pub struct SshConfig {
     /// Every sshlogin, from `-S` and `--slf` in order (duplicates are dropped).
     pub logins: Vec<Login>,
+    /// The `--slf` files: read again when one changes during the run, and the hosts follow.
+    pub login_files: Vec<PathBuf>,
+    /// The `-S` logins alone (the start of `logins`): they stay when the files are read again.
+    pub sshlogins: Vec<Login>,
     /// The ssh program and its options (`--ssh`); empty: `ssh`.
     pub ssh: Vec<OsString>,
     /// Variables copied from fanout's environment into every remote job (`--env`).
@@ -47,21 +57,38 @@ pub struct SshConfig {
     pub files: FileOptions,
 }
 
+/// One place of the run: a login, its host (`None` for `:`) and its slots.
+struct Entry {
+    login: Login,
+    host: Option<Arc<Host>>,
+    slots: usize,
+    /// The login left the `--slf` file: no new jobs go here.
+    retired: bool,
+}
+
 /// The executor for sshlogins (and `:`, through the [`Local`] one inside).
 pub struct Ssh {
     local: Arc<Local>,
-    /// One per place, with its host (`None` for `:`).
+    ssh: Arc<[OsString]>,
+    /// The logins of the run's start, with their hosts (`None` for `:`).
     logins: Vec<Login>,
     hosts: Vec<Option<Arc<Host>>>,
     jobs: Option<String>,
     env: Vec<(OsString, OsString)>,
     nonce: String,
     prefix: Arc<[u8]>,
-    slots: Mutex<Vec<usize>>,
     filter_hosts: bool,
-    /// The logins (indices into `logins`) that are the run's places, in order: all of them,
-    /// or those that answered `--filter-hosts`'s probe.
+    /// The logins (indices into `logins`) that are the run's first places, in order: all of
+    /// them, or those that answered `--filter-hosts`'s probe.
     active: Mutex<Vec<usize>>,
+    /// The run's places from [`Executor::open`] on, by index: append only.
+    table: Mutex<Vec<Entry>>,
+    /// The hosts made for logins that came with a changed `--slf` file (closed at the end).
+    added: Mutex<Vec<Arc<Host>>>,
+    /// The `--slf` files to follow, if any.
+    login_files: Option<LoginFiles>,
+    /// The control directory's path (the directory itself is in `dir`).
+    dir_path: PathBuf,
     /// Each login's CPU count, when `--filter-hosts` has already asked.
     probed: Mutex<Option<Vec<Option<usize>>>>,
     dir: Mutex<Option<tempfile::TempDir>>,
@@ -72,7 +99,7 @@ pub struct Ssh {
 impl std::fmt::Debug for Ssh {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ssh")
-            .field("places", &self.hosts.len())
+            .field("places", &self.table.lock().map_or(0, |t| t.len()))
             .finish_non_exhaustive()
     }
 }
@@ -118,6 +145,8 @@ impl Ssh {
                 })
             })
             .collect::<Vec<_>>();
+        let login_files = (!config.login_files.is_empty())
+            .then(|| LoginFiles::new(config.login_files, config.sshlogins));
         let env = config
             .env
             .into_iter()
@@ -132,11 +161,15 @@ impl Ssh {
         );
         Ok(Ssh {
             local,
+            ssh,
             jobs: config.jobs,
             env,
             prefix: remote::marker_prefix(&nonce).into(),
             nonce,
-            slots: Mutex::new(Vec::new()),
+            table: Mutex::new(Vec::new()),
+            added: Mutex::new(Vec::new()),
+            login_files,
+            dir_path: dir.path().to_owned(),
             filter_hosts: config.filter_hosts,
             files: Arc::new(config.files),
             active: Mutex::new((0..logins.len()).collect()),
@@ -189,6 +222,131 @@ impl Ssh {
         Ok(())
     }
 
+    /// Every host of the run: those of its start and those added since.
+    fn all_hosts(&self) -> Vec<Arc<Host>> {
+        let added = self.added.lock().expect("never poisoned");
+        self.hosts
+            .iter()
+            .flatten()
+            .chain(added.iter())
+            .cloned()
+            .collect()
+    }
+
+    /// Makes the places follow `logins` (an `--slf` file changed): places of logins that are
+    /// gone retire, those that came back return, an `N/` prefix sets a place's slots anew (as
+    /// in GNU parallel), and new logins become new places once their hosts were connected (as
+    /// at the start: one that cannot be reached is taken out for a while) or, with
+    /// `--filter-hosts`, answered. Nothing changes when no place would be left. True when
+    /// something changed.
+    async fn reload(&self, logins: Vec<Login>) -> bool {
+        let new: Vec<Login> = {
+            let table = self.table.lock().expect("never poisoned");
+            logins
+                .iter()
+                .filter(|l| !table.iter().any(|e| e.login.name == l.name))
+                .cloned()
+                .collect()
+        };
+        let hosts: Vec<Option<Arc<Host>>> = new
+            .iter()
+            .map(|login| {
+                login.dest.is_some().then(|| {
+                    let mut added = self.added.lock().expect("never poisoned");
+                    let host = Arc::new(Host::new(
+                        login.clone(),
+                        format!("a{}", added.len()),
+                        self.ssh.clone(),
+                        self.dir_path.clone(),
+                        self.local.clone(),
+                    ));
+                    // Kept from now on, so that the end closes whatever it connected.
+                    added.push(host.clone());
+                    host
+                })
+            })
+            .collect();
+        let answers = futures::future::join_all(hosts.iter().map(|h| async move {
+            match h {
+                None => Ok(crate::config::default_slots()),
+                Some(h) if self.filter_hosts => h.probe().await,
+                Some(h) => h.connect().await,
+            }
+        }))
+        .await;
+        let mut entries = Vec::new();
+        for ((login, host), answer) in new.into_iter().zip(hosts).zip(answers) {
+            let cpus = match answer {
+                Ok(cpus) => cpus,
+                Err(e) if self.filter_hosts => {
+                    let name = &login.name;
+                    tracing::warn!(
+                        host = name.as_str(),
+                        error = e.as_str(),
+                        "--filter-hosts: leaving out ssh host {name}: {e}"
+                    );
+                    continue;
+                }
+                // Taken out by `connect`, with its warning; it counts as 1 CPU.
+                Err(_) => 1,
+            };
+            entries.push(Entry {
+                slots: self.slots_for(&login, cpus),
+                login,
+                host,
+                retired: false,
+            });
+        }
+        let mut table = self.table.lock().expect("never poisoned");
+        let wanted = |name: &str| logins.iter().find(|l| l.name == name);
+        let left = table
+            .iter()
+            .filter(|e| wanted(&e.login.name).is_some())
+            .count();
+        if left + entries.len() == 0 {
+            tracing::warn!(
+                "--sshloginfile changed but none of its hosts can be used; the hosts stay as they are"
+            );
+            return false;
+        }
+        let mut changed = !entries.is_empty();
+        for e in table.iter_mut() {
+            let name = e.login.name.clone();
+            let Some(login) = wanted(&name) else {
+                if !e.retired {
+                    e.retired = true;
+                    changed = true;
+                    tracing::info!(
+                        host = name.as_str(),
+                        "--sshloginfile: {name} left the file: no new jobs go there (its running jobs finish)"
+                    );
+                }
+                continue;
+            };
+            if e.retired {
+                e.retired = false;
+                changed = true;
+                tracing::info!(host = name.as_str(), "--sshloginfile: {name} is back");
+            }
+            if let Some(n) = login.slots
+                && n != e.slots
+            {
+                e.slots = n;
+                changed = true;
+            }
+        }
+        for e in &entries {
+            let name = e.login.name.as_str();
+            tracing::info!(
+                host = name,
+                slots = e.slots,
+                "--sshloginfile: {name} joins the run"
+            );
+        }
+        table.extend(entries);
+        changed
+    }
+
     fn send_all(&self, signal: nix::sys::signal::Signal) {
         let mut controls = self.controls.lock().expect("never poisoned");
         controls.retain(|c| c.strong_count() > 0);
@@ -200,18 +358,41 @@ impl Ssh {
 
 impl Executor for Ssh {
     fn places(&self) -> Vec<Place> {
-        let slots = self.slots.lock().expect("never poisoned");
-        self.active
+        self.table
             .lock()
             .expect("never poisoned")
             .iter()
-            .map(|&i| {
-                Place::new(
-                    self.logins[i].name.as_str(),
-                    slots.get(i).copied().unwrap_or(1),
-                )
+            .map(|e| {
+                let mut place = Place::new(e.login.name.as_str(), e.slots);
+                place.retired = e.retired;
+                place
             })
             .collect()
+    }
+
+    fn places_changed(&self) -> BoxFuture<'_, Vec<Place>> {
+        Box::pin(async move {
+            let Some(files) = &self.login_files else {
+                return std::future::pending().await;
+            };
+            loop {
+                tokio::time::sleep(watch::CHECK_EVERY).await;
+                if !files.changed() {
+                    continue;
+                }
+                match files.read() {
+                    Ok(logins) => {
+                        if self.reload(logins).await {
+                            return self.places();
+                        }
+                    }
+                    Err(e) => tracing::warn!(
+                        error = e.as_str(),
+                        "--sshloginfile changed but is not used: {e}; the hosts stay as they are"
+                    ),
+                }
+            }
+        })
     }
 
     fn acquire<'a>(
@@ -262,10 +443,12 @@ impl Executor for Ssh {
     }
 
     fn total_slots(&self, _jobs: usize) -> usize {
-        self.slots
+        // Retired places too: their jobs may still run.
+        self.table
             .lock()
             .expect("never poisoned")
             .iter()
+            .map(|e| e.slots)
             .sum::<usize>()
             .max(1)
     }
@@ -275,8 +458,10 @@ impl Executor for Ssh {
         request: StartRequest<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Attempt>, StartError>> {
         Box::pin(async move {
-            let index = self.active.lock().expect("never poisoned")[request.place];
-            let Some(host) = self.hosts[index].clone() else {
+            let host = self.table.lock().expect("never poisoned")[request.place]
+                .host
+                .clone();
+            let Some(host) = host else {
                 return self.local.start(request).await;
             };
             let (path, session) = host
@@ -363,14 +548,18 @@ impl Executor for Ssh {
                     .await
                 }
             };
-            let slots = self
-                .logins
-                .iter()
-                .zip(cpus)
-                // A host down at the start counts as 1 CPU.
-                .map(|(login, cpus)| self.slots_for(login, cpus.unwrap_or(1)))
+            let active = self.active.lock().expect("never poisoned").clone();
+            let table = active
+                .into_iter()
+                .map(|i| Entry {
+                    login: self.logins[i].clone(),
+                    host: self.hosts[i].clone(),
+                    // A host down at the start counts as 1 CPU.
+                    slots: self.slots_for(&self.logins[i], cpus[i].unwrap_or(1)),
+                    retired: false,
+                })
                 .collect();
-            *self.slots.lock().expect("never poisoned") = slots;
+            *self.table.lock().expect("never poisoned") = table;
         })
     }
 
@@ -397,9 +586,8 @@ impl Executor for Ssh {
                 let script = files::removal_script(&names, &self.files.base_workdir());
                 let script = &script;
                 futures::future::join_all(
-                    self.hosts
+                    self.all_hosts()
                         .iter()
-                        .flatten()
                         .filter(|h| h.has_basefiles())
                         .map(|h| async move {
                             let removed = match h.session().await {
@@ -417,7 +605,7 @@ impl Executor for Ssh {
                 )
                 .await;
             }
-            futures::future::join_all(self.hosts.iter().flatten().map(|h| h.close())).await;
+            futures::future::join_all(self.all_hosts().iter().map(|h| h.close())).await;
             drop(self.dir.lock().expect("never poisoned").take());
             self.local.close().await;
         })
