@@ -29,6 +29,7 @@ mod signals;
 mod slots;
 mod slurm;
 mod ssh;
+mod ssh_slf;
 mod template;
 mod term;
 mod timeline;

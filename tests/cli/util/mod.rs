@@ -22,6 +22,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// The staging ssh hosts' turn: a test that logs in to them holds it, so that tests counting
+/// a host's logins or breaking a host do not overlap (`ssh_slf.rs` takes it; `ssh.rs` has a
+/// lock of its own, which should become this one).
+pub static SSH_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The longest any single fanout run in the tests may take.
 pub const BOUND: Duration = Duration::from_secs(60);
 
