@@ -208,8 +208,10 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
         // An error means the thread is gone: it starts nothing any more either.
         let _ = stopped.await;
     }
-    // No job starts any more: later changes of the places change nothing.
+    // No job starts any more: later changes of the places change nothing. Awaited, so that
+    // what it holds (the event sender among it) is gone before the reporters are waited for.
     following.abort();
+    let _ = following.await;
     let tracker = scheds.tracker.clone();
     tracker.close();
     // Say why the run stops, once per reason as it appears or escalates: also for a signal or

@@ -26,6 +26,9 @@ struct Entry {
     place: Place,
     /// Its slots as permits: `place.slots` bounded by the run's total when it was set.
     permits: usize,
+    /// Permits still held by running jobs beyond `permits` (its slots went down): each one is
+    /// forgotten when it is next acquired.
+    debt: usize,
     sem: Arc<Semaphore>,
 }
 
@@ -60,6 +63,7 @@ impl Places {
     /// Takes in the executor's places as they are now (`places`: the same ones at the same
     /// indices, perhaps retired or with other slots, then any new ones), each bounded by the
     /// run's `total` as it is now. A place's lost slots are taken back as its jobs end.
+    /// Waiting [`Places::acquire`]s look again.
     pub fn update(&self, places: Vec<Place>, total: usize) {
         let mut entries = self.places.write().expect("never poisoned");
         debug_assert!(places.len() >= entries.len(), "places are only appended");
@@ -70,21 +74,13 @@ impl Places {
             };
             let permits = bounded(place.slots, total);
             if permits > entry.permits {
-                entry.sem.add_permits(permits - entry.permits);
+                let more = permits - entry.permits;
+                let paid = more.min(entry.debt);
+                entry.debt -= paid;
+                entry.sem.add_permits(more - paid);
             } else if permits < entry.permits {
-                let debt = entry.permits - permits;
-                let forgotten = entry.sem.forget_permits(debt);
-                if forgotten < debt {
-                    // The rest are held by running jobs: taken as they end (the semaphore is
-                    // fair, so this waiter is served before any later job).
-                    let sem = entry.sem.clone();
-                    let rest = (debt - forgotten) as u32;
-                    tokio::spawn(async move {
-                        if let Ok(p) = sem.acquire_many_owned(rest).await {
-                            p.forget();
-                        }
-                    });
-                }
+                let fewer = entry.permits - permits;
+                entry.debt += fewer - entry.sem.forget_permits(fewer);
             }
             entry.permits = permits;
             entry.place = place;
@@ -127,22 +123,27 @@ impl Places {
                 }
             };
             let Some((index, permit)) = got else { continue };
-            // Retired in the meantime: the room is given back and the choice made again.
-            if let Some(name) = self.open_name(index) {
-                return Some(Placement {
-                    index,
-                    name,
-                    _permit: permit,
-                });
+            if let Some(placement) = self.claim(index, permit) {
+                return Some(placement);
             }
         }
     }
 
-    /// The place's name, unless it is retired.
-    fn open_name(&self, index: usize) -> Option<Arc<str>> {
-        let places = self.read();
-        let entry = &places[index];
-        (!entry.place.retired).then(|| entry.place.name.clone())
+    /// The placement for `permit`, unless the place retired in the meantime (the room is
+    /// given back) or lost slots (the permit is forgotten): then the choice is made again.
+    fn claim(&self, index: usize, permit: OwnedSemaphorePermit) -> Option<Placement> {
+        let mut places = self.places.write().expect("never poisoned");
+        let entry = &mut places[index];
+        if entry.debt > 0 {
+            entry.debt -= 1;
+            permit.forget();
+            return None;
+        }
+        (!entry.place.retired).then(|| Placement {
+            index,
+            name: entry.place.name.clone(),
+            _permit: permit,
+        })
     }
 }
 
@@ -152,6 +153,7 @@ impl Entry {
         Entry {
             place,
             permits,
+            debt: 0,
             sem: Arc::new(Semaphore::new(permits)),
         }
     }
@@ -185,5 +187,44 @@ mod tests {
         drop(first);
         assert_eq!(waiting.await.unwrap().name, freed);
         assert!(places.acquire(&[0, 1]).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn places_are_added_retired_and_resized_with_stable_indices() {
+        let places = Places::new(vec![Place::new("a", 2)], 10);
+        let a1 = places.acquire(&[]).await.unwrap();
+        let a2 = places.acquire(&[]).await.unwrap();
+        // Full: a waiter sees a place added meanwhile.
+        let waiting = places.acquire(&[]);
+        tokio::pin!(waiting);
+        assert!(futures::poll!(&mut waiting).is_pending());
+        places.update(vec![Place::new("a", 2), Place::new("b", 1)], 10);
+        let b = waiting.await.unwrap();
+        assert_eq!((b.index, &*b.name), (1, "b"));
+        // `a` down to one slot with two jobs there: the first to end gives its room back
+        // for good, the second's is `a`'s one slot.
+        places.update(vec![Place::new("a", 1), Place::new("b", 1)], 10);
+        let waiting = places.acquire(&[1]);
+        tokio::pin!(waiting);
+        assert!(futures::poll!(&mut waiting).is_pending());
+        drop(a1);
+        tokio::task::yield_now().await;
+        assert!(
+            futures::poll!(&mut waiting).is_pending(),
+            "a's lost slot is taken back"
+        );
+        drop(a2);
+        let a3 = waiting.await.unwrap();
+        assert_eq!(a3.index, 0);
+        // `a` retired: its freed room takes no job; `b` is avoided, so there is nowhere.
+        let mut retired = Place::new("a", 1);
+        retired.retired = true;
+        places.update(vec![retired, Place::new("b", 1)], 10);
+        drop(a3);
+        assert!(places.acquire(&[1]).await.is_none());
+        // Back again: it takes jobs.
+        places.update(vec![Place::new("a", 1), Place::new("b", 1)], 10);
+        assert_eq!(places.acquire(&[1]).await.unwrap().index, 0);
+        assert_eq!(places.len(), 2);
     }
 }
