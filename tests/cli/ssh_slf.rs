@@ -211,3 +211,25 @@ fn a_file_that_turns_bad_changes_nothing() {
     assert_eq!(warnings.len(), 1, "one warning: {stderr}");
     assert!(warnings[0].contains("line 2"), "{stderr}");
 }
+
+#[test]
+fn with_filter_hosts_an_added_host_is_probed_before_it_gets_jobs() {
+    let Some(h) = Hosts::get("with_filter_hosts_an_added_host_is_probed_before_it_gets_jobs")
+    else {
+        return;
+    };
+    let d = Dir::new();
+    let slf = d.write("hosts", "1/h1\n");
+    // Nothing listens on port 2 of h3: its probe is refused at once.
+    let (ran, _, stderr) = run_with_change(&h, &d, &slf, &["--filter-hosts"], 30, || {
+        replace(&slf, "1/h1\n1/h3:2\n1/h2\n");
+    });
+    assert!(ran.iter().any(|r| r.host == "h2"), "h2 joined: {ran:?}");
+    assert!(ran.iter().all(|r| r.host != "h3:2"), "{ran:?}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("h3:2")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("--filter-hosts: leaving out ssh host h3:2"),
+        "{stderr}"
+    );
+}
