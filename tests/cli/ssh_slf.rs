@@ -39,7 +39,7 @@ impl Hosts {
 }
 
 /// One job of the joblog: its seq, host, start and end (seconds since the epoch).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Ran {
     seq: u64,
     host: String,
@@ -232,4 +232,23 @@ fn with_filter_hosts_an_added_host_is_probed_before_it_gets_jobs() {
         warnings[0].contains("--filter-hosts: leaving out ssh host h3:2"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_changed_slot_prefix_sets_the_hosts_slots_anew() {
+    let Some(h) = Hosts::get("a_changed_slot_prefix_sets_the_hosts_slots_anew") else {
+        return;
+    };
+    let d = Dir::new();
+    let slf = d.write("hosts", "1/h1\n");
+    let (ran, changed_at, stderr) = run_with_change(&h, &d, &slf, &[], 40, || {
+        replace(&slf, "# more room on h1\n3/h1\n");
+    });
+    let before: Vec<Ran> = ran
+        .iter()
+        .filter(|r| r.start < changed_at)
+        .cloned()
+        .collect();
+    assert_eq!(most_at_once(&before, "h1"), 1, "1/h1 first: {ran:?}");
+    assert_eq!(most_at_once(&ran, "h1"), 3, "then 3/h1: {ran:?}\n{stderr}");
 }
