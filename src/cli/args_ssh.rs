@@ -24,7 +24,9 @@ pub struct SshArgs {
     #[arg(help_heading = "Remote hosts (ssh)")]
     sshlogin: Vec<String>,
 
-    /// Read sshlogins from FILE, one a line (# comments, N/ prefixes, `:`); may be repeated
+    /// Read sshlogins from FILE, one a line (# comments, N/ prefixes, `:`); may be repeated.
+    /// Read again when it changes during the run: hosts added start taking jobs, hosts removed
+    /// take no new ones
     #[arg(
         long = "sshloginfile",
         visible_alias = "slf",
@@ -119,6 +121,7 @@ impl SshArgs {
         for list in &self.sshlogin {
             logins.extend(Login::parse_list(list).map_err(|e| format!("--sshlogin: {e}"))?);
         }
+        let sshlogins = logins.clone();
         for file in &self.sshloginfile {
             let found = read_login_file(file).map_err(|e| format!("--sshloginfile: {e}"))?;
             if found.is_empty() {
@@ -184,6 +187,8 @@ impl SshArgs {
         Ok(Some(SshConfig {
             files,
             logins,
+            login_files: self.sshloginfile,
+            sshlogins,
             ssh,
             env: self.env.into_iter().map(OsString::from).collect(),
             jobs: jobs.map(str::to_owned),

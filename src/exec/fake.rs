@@ -143,6 +143,11 @@ type ScriptFn = dyn Fn(&StartRequest<'_>) -> Script + Send + Sync;
 
 struct Inner {
     places: Vec<Place>,
+    /// Place changes to play: after each wait (from the previous change), these places.
+    changes: Vec<(Duration, Vec<Place>)>,
+    /// The places now, once a change was played.
+    current: Mutex<Option<Vec<Place>>>,
+    played: std::sync::atomic::AtomicUsize,
     failing_places: Vec<usize>,
     script: Box<ScriptFn>,
     log: Mutex<Vec<FakeEvent>>,
@@ -163,6 +168,9 @@ impl FakeExecutor {
         FakeExecutor {
             inner: Arc::new(Inner {
                 places: vec![Place::new("fake", usize::MAX)],
+                changes: Vec::new(),
+                current: Mutex::new(None),
+                played: Default::default(),
                 failing_places: Vec::new(),
                 script: Box::new(script),
                 log: Mutex::new(Vec::new()),
@@ -179,6 +187,18 @@ impl FakeExecutor {
     pub fn with_places(mut self, places: Vec<Place>) -> Self {
         self.inner_mut().places = places;
         self
+    }
+
+    /// `after` the previous change (or the first call of `places_changed`), the places
+    /// become `places`; the total slots are then the sum of the places' slots.
+    pub fn changing_places(mut self, after: Duration, places: Vec<Place>) -> Self {
+        self.inner_mut().changes.push((after, places));
+        self
+    }
+
+    fn current_places(&self) -> Vec<Place> {
+        let current = self.inner.current.lock().expect("never poisoned");
+        current.clone().unwrap_or_else(|| self.inner.places.clone())
     }
 
     /// Every start at place `index` fails as a failure of the place.
@@ -221,14 +241,36 @@ impl FakeExecutor {
 
 impl Executor for FakeExecutor {
     fn places(&self) -> Vec<Place> {
-        self.inner.places.clone()
+        self.current_places()
+    }
+
+    fn places_changed(&self) -> BoxFuture<'_, Vec<Place>> {
+        Box::pin(async move {
+            let next = self
+                .inner
+                .played
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some((after, places)) = self.inner.changes.get(next) else {
+                return std::future::pending().await;
+            };
+            tokio::time::sleep(*after).await;
+            *self.inner.current.lock().expect("never poisoned") = Some(places.clone());
+            places.clone()
+        })
+    }
+
+    fn total_slots(&self, jobs: usize) -> usize {
+        match self.inner.changes.is_empty() {
+            true => jobs,
+            false => self.current_places().iter().map(|p| p.slots).sum(),
+        }
     }
 
     fn start<'a>(
         &'a self,
         request: StartRequest<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Attempt>, StartError>> {
-        let place: Arc<str> = self.inner.places[request.place].name.clone();
+        let place: Arc<str> = self.current_places()[request.place].name.clone();
         let failed = |me: &Self| {
             me.note(FakeEvent::StartFailed {
                 id: request.id,

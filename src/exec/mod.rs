@@ -8,6 +8,7 @@
 //! - [`Executor::places`]: the places it runs jobs on, each with its own slot count (this
 //!   machine is one place, `:`; an SSH host or a Slurm allocation would be others). The
 //!   scheduler bounds every place with a semaphore of its own and the whole run with `-j`.
+//!   [`Executor::places_changed`] tells of places added or retired while the run goes on.
 //! - [`Executor::start`]: starts one attempt of a rendered job at a place and returns its
 //!   [`Attempt`], or a typed [`StartError`]: the job's own failure (it will not start however
 //!   often it is tried), a shortage (the runner backs off and tries again) or a failure of the
@@ -54,6 +55,9 @@ pub struct Place {
     pub name: Arc<str>,
     /// How many jobs may run here at once; the run's `-j` bounds the total beside it.
     pub slots: usize,
+    /// No new job goes here (its login left the `--slf` file during the run); the jobs
+    /// running here finish. A retired place keeps its index and may come back.
+    pub retired: bool,
 }
 
 impl Place {
@@ -62,6 +66,7 @@ impl Place {
         Place {
             name: name.into(),
             slots: slots.max(1),
+            retired: false,
         }
     }
 }
@@ -198,12 +203,23 @@ pub struct AcquireError {
 /// Starts attempts of jobs at places. See the module documentation for what a backend
 /// implements.
 pub trait Executor: Send + Sync + 'static {
-    /// The places jobs run on; never empty. Read once, when the run starts.
+    /// The places jobs run on; never empty. Read when the run starts; later changes come
+    /// from [`Executor::places_changed`].
     fn places(&self) -> Vec<Place>;
+
+    /// Waits until the places change during the run (an `--slf` file was edited) and returns
+    /// all of them: append only, so every place keeps its index (a place that goes away is
+    /// [`Place::retired`]) and new ones come after; a place's slots may change too. The
+    /// runner calls it again and again from one task after [`Executor::open`] and drops it
+    /// only once no more jobs start. Never resolves when the places are fixed (the default).
+    fn places_changed(&self) -> BoxFuture<'_, Vec<Place>> {
+        Box::pin(std::future::pending())
+    }
 
     /// The run's total job slots, given `-j` as `jobs`: `-j` itself unless `-j` means slots
     /// per place (the ssh executor: the sum of its places' slots). Read after
-    /// [`Executor::open`].
+    /// [`Executor::open`], and again after each [`Executor::places_changed`]: the run's total
+    /// grows to it (it never shrinks, so jobs that still run at a retired place keep theirs).
     fn total_slots(&self, jobs: usize) -> usize {
         jobs
     }

@@ -91,6 +91,12 @@ impl Shared {
         self.free_slots.lock().expect("never poisoned").push(slot);
     }
 
+    /// New slot numbers for the slots after `from` up to `to` (the total grew).
+    fn add_slots(&self, from: usize, to: usize) {
+        let mut free = self.free_slots.lock().expect("never poisoned");
+        free.splice(0..0, (from as u32 + 1..=to as u32).rev());
+    }
+
     /// How many attempts are running (a job waiting to start is not one).
     pub fn running(&self) -> usize {
         self.running.load(Ordering::Relaxed)
@@ -219,21 +225,31 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
         slots: Arc::new(Semaphore::new(slots)),
         tracker: TaskTracker::new(),
     });
-    if let Some(per_place) = shared.onall {
+    // `--onall` keeps the places it started with.
+    let following = if let Some(per_place) = shared.onall {
         scheds.schedule_onall(per_place).await;
+        None
     } else {
         // The other threads' shares first, so they start while this one starts its own jobs.
         let mut shares = scheduler::shares(slots, parts.threads);
-        let mine = shares.remove(0);
+        let mine = Arc::new(Semaphore::new(shares.remove(0)));
         let others: Vec<_> = shares
             .into_iter()
             .filter_map(|s| scheds.spawn_thread(s))
             .collect();
+        let following = tokio::spawn(follow_places(scheds.clone(), mine.clone(), slots));
         scheds.schedule(mine).await;
         for stopped in others {
             // An error means the thread is gone: it starts nothing any more either.
             let _ = stopped.await;
         }
+        Some(following)
+    };
+    // No job starts any more: later changes of the places change nothing. Awaited, so that
+    // what it holds (the event sender among it) is gone before the reporters are waited for.
+    if let Some(following) = following {
+        following.abort();
+        let _ = following.await;
     }
     let tracker = scheds.tracker.clone();
     tracker.close();
@@ -287,6 +303,26 @@ pub(crate) async fn run(config: Config, parts: RunParts) -> (RunSummary, Option<
         })
         .await;
     (summary, input_error)
+}
+
+/// Follows the executor's places while jobs start: new places, retired ones, other slots. When
+/// the executor's total grows (a host added), the run's total, the slot numbers and `mine`
+/// (the calling thread's share) grow with it, before the new places open.
+async fn follow_places(scheds: Arc<Schedulers>, mine: Arc<Semaphore>, mut total: usize) {
+    let shared = &scheds.shared;
+    loop {
+        let places = shared.executor.places_changed().await;
+        let want = shared.executor.total_slots(shared.config.slots);
+        if want > total {
+            // Slot numbers first: a permit always finds one.
+            shared.add_slots(total, want);
+            scheds.slots.add_permits(want - total);
+            mine.add_permits(want - total);
+            total = want;
+        }
+        tracing::debug!(places = places.len(), total, "the places changed");
+        shared.places.update(places, total);
+    }
 }
 
 /// How long after the grace a signalled run may still take to wind down (write out what the

@@ -10,7 +10,8 @@
 //! `tokio::sync::Semaphore` of as many permits as job slots (`-j`), which bounds the running
 //! jobs; each thread also holds its share in a semaphore of its own, so that a slot freed
 //! on one thread is taken up again on that thread; and each place has a semaphore of its own
-//! slot count ([`super::places`]).
+//! slot count ([`super::places`]). Places added during the run bring slots of their own: they
+//! are added to the total and to the calling thread's share (`super::follow_places`).
 
 use std::sync::Arc;
 
@@ -59,6 +60,7 @@ impl Schedulers {
     ) -> Option<tokio::sync::oneshot::Receiver<()>> {
         let (done, stopped) = tokio::sync::oneshot::channel();
         let me = self.clone();
+        let own = Arc::new(Semaphore::new(share));
         std::thread::Builder::new()
             .name("fanout-sched".into())
             .spawn(move || {
@@ -75,7 +77,7 @@ impl Schedulers {
                     }
                 };
                 runtime.block_on(async {
-                    me.schedule(share).await;
+                    me.schedule(own).await;
                     let _ = done.send(());
                     // The runtime must outlive the jobs it spawned.
                     me.tracker.wait().await;
@@ -88,10 +90,10 @@ impl Schedulers {
             .map(|_| stopped)
     }
 
-    /// Takes jobs and starts them in up to `share` slots until the input runs out or the run
+    /// Takes jobs and starts them in as many slots as `own` has permits (this thread's share,
+    /// which grows when places are added during the run) until the input runs out or the run
     /// is cancelled.
-    pub async fn schedule(&self, share: usize) {
-        let own = Arc::new(Semaphore::new(share));
+    pub async fn schedule(&self, own: Arc<Semaphore>) {
         let mut cancel = self.shared.cancel.subscribe();
         loop {
             let room = async {

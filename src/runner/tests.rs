@@ -565,3 +565,57 @@ async fn jobs_that_all_meet_a_shortage_give_up_after_the_short_patience() {
         ran.t0.elapsed()
     );
 }
+
+/// Places that change mid-run (an `--slf` file edited): `[a:1]`, then `[a:1, b:2]` at 25 ms,
+/// then `a` retired at 55 ms.
+fn changing_places() -> FakeExecutor {
+    let retired_a = {
+        let mut a = Place::new("a", 1);
+        a.retired = true;
+        a
+    };
+    FakeExecutor::new(|_| Script::exit(0).runs_for(10 * MS))
+        .with_places(vec![Place::new("a", 1)])
+        .changing_places(25 * MS, vec![Place::new("a", 1), Place::new("b", 2)])
+        .changing_places(30 * MS, vec![retired_a, Place::new("b", 2)])
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_added_place_brings_its_slots_and_a_retired_one_takes_no_new_jobs() {
+    let fake = changing_places();
+    let values: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    let ran = run_fake(Config::default(), &values, fake.clone(), nothing).await;
+    assert_eq!(ran.summary.succeeded, 20);
+    let starts = |place: &str| -> Vec<Duration> {
+        ran.log
+            .iter()
+            .filter_map(|e| match e {
+                FakeEvent::Started { place: p, at, .. } if &**p == place => Some(*at - ran.t0),
+                _ => None,
+            })
+            .collect()
+    };
+    // `a` alone until 25 ms: one job at a time, every 10 ms.
+    assert_eq!(starts("a"), [0, 10, 20, 30, 40, 50].map(|n| n * MS));
+    // `b` from 25 ms, two at a time (the run's total grew from 1 to 3 for it).
+    let b = starts("b");
+    assert_eq!(b.first(), Some(&(25 * MS)));
+    assert_eq!(b.len(), 14);
+    assert_eq!(fake.most_running_at("b"), 2);
+    assert_eq!(fake.most_running_at("a"), 1);
+    // Slot numbers stay unique among running jobs, up to the grown total.
+    let mut busy = HashSet::new();
+    for e in &ran.events {
+        match e {
+            RunEvent::JobStarted { slot, .. } => {
+                assert!(busy.insert(*slot), "slot {slot} twice");
+                assert!(*slot <= 3);
+            }
+            RunEvent::JobFinished { record, .. } => {
+                busy.remove(&record.slot);
+            }
+            _ => {}
+        }
+    }
+}

@@ -30,6 +30,7 @@ mod slots;
 mod slurm;
 mod ssh;
 mod ssh_hosts;
+mod ssh_slf;
 mod template;
 mod term;
 mod timeline;

@@ -8,15 +8,20 @@
 //! job's status with a marker (`remote`, `attempt`). An attempt without the marker was
 //! lost with its connection ([`Exit::Lost`](crate::exec::Exit::Lost)): the runner starts the
 //! job again at another place, and a host that keeps failing is taken out for a while.
+//!
+//! The places are append only: an `--slf` file that changes during the run (`watch`) adds
+//! places for its new logins and retires those of the logins it lost ([`Place::retired`]).
 
 mod attempt;
 mod files;
 mod host;
 mod login;
 mod remote;
+mod watch;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 
 use futures::future::BoxFuture;
@@ -27,12 +32,17 @@ pub use login::{Login, read_login_file, split_command};
 use super::{AcquireError, Attempt, Executor, Local, Place, StartError, StartRequest};
 use attempt::{Control, SshAttempt};
 use host::Host;
+use watch::LoginFiles;
 
 /// What `-S`, `--slf`, `--ssh` and `--env` ask for.
 #[derive(Debug, Clone, Default)]
 pub struct SshConfig {
     /// Every sshlogin, from `-S` and `--slf` in order (duplicates are dropped).
     pub logins: Vec<Login>,
+    /// The `--slf` files: read again when one changes during the run, and the hosts follow.
+    pub login_files: Vec<PathBuf>,
+    /// The `-S` logins alone (the start of `logins`): they stay when the files are read again.
+    pub sshlogins: Vec<Login>,
     /// The ssh program and its options (`--ssh`); empty: `ssh`.
     pub ssh: Vec<OsString>,
     /// Variables copied from fanout's environment into every remote job (`--env`).
@@ -47,21 +57,38 @@ pub struct SshConfig {
     pub files: FileOptions,
 }
 
+/// One place of the run: a login, its host (`None` for `:`) and its slots.
+struct Entry {
+    login: Login,
+    host: Option<Arc<Host>>,
+    slots: usize,
+    /// The login left the `--slf` file: no new jobs go here.
+    retired: bool,
+}
+
 /// The executor for sshlogins (and `:`, through the [`Local`] one inside).
 pub struct Ssh {
     local: Arc<Local>,
-    /// One per place, with its host (`None` for `:`).
+    ssh: Arc<[OsString]>,
+    /// The logins of the run's start, with their hosts (`None` for `:`).
     logins: Vec<Login>,
     hosts: Vec<Option<Arc<Host>>>,
     jobs: Option<String>,
     env: Vec<(OsString, OsString)>,
     nonce: String,
     prefix: Arc<[u8]>,
-    slots: Mutex<Vec<usize>>,
     filter_hosts: bool,
-    /// The logins (indices into `logins`) that are the run's places, in order: all of them,
-    /// or those that answered `--filter-hosts`'s probe.
+    /// The logins (indices into `logins`) that are the run's first places, in order: all of
+    /// them, or those that answered `--filter-hosts`'s probe.
     active: Mutex<Vec<usize>>,
+    /// The run's places from [`Executor::open`] on, by index: append only.
+    table: Mutex<Vec<Entry>>,
+    /// The hosts made for logins that came with a changed `--slf` file (closed at the end).
+    added: Mutex<Vec<Arc<Host>>>,
+    /// The `--slf` files to follow, if any.
+    login_files: Option<LoginFiles>,
+    /// The control directory's path (the directory itself is in `dir`).
+    dir_path: PathBuf,
     /// Each login's CPU count, when `--filter-hosts` has already asked.
     probed: Mutex<Option<Vec<Option<usize>>>>,
     dir: Mutex<Option<tempfile::TempDir>>,
@@ -72,7 +99,7 @@ pub struct Ssh {
 impl std::fmt::Debug for Ssh {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ssh")
-            .field("places", &self.hosts.len())
+            .field("places", &self.table.lock().map_or(0, |t| t.len()))
             .finish_non_exhaustive()
     }
 }
@@ -118,6 +145,8 @@ impl Ssh {
                 })
             })
             .collect::<Vec<_>>();
+        let login_files = (!config.login_files.is_empty())
+            .then(|| LoginFiles::new(config.login_files, config.sshlogins));
         let env = config
             .env
             .into_iter()
@@ -132,11 +161,15 @@ impl Ssh {
         );
         Ok(Ssh {
             local,
+            ssh,
             jobs: config.jobs,
             env,
             prefix: remote::marker_prefix(&nonce).into(),
             nonce,
-            slots: Mutex::new(Vec::new()),
+            table: Mutex::new(Vec::new()),
+            added: Mutex::new(Vec::new()),
+            login_files,
+            dir_path: dir.path().to_owned(),
             filter_hosts: config.filter_hosts,
             files: Arc::new(config.files),
             active: Mutex::new((0..logins.len()).collect()),
@@ -189,6 +222,17 @@ impl Ssh {
         Ok(())
     }
 
+    /// Every host of the run: those of its start and those added since.
+    fn all_hosts(&self) -> Vec<Arc<Host>> {
+        let added = self.added.lock().expect("never poisoned");
+        self.hosts
+            .iter()
+            .flatten()
+            .chain(added.iter())
+            .cloned()
+            .collect()
+    }
+
     fn send_all(&self, signal: nix::sys::signal::Signal) {
         let mut controls = self.controls.lock().expect("never poisoned");
         controls.retain(|c| c.strong_count() > 0);
@@ -200,18 +244,20 @@ impl Ssh {
 
 impl Executor for Ssh {
     fn places(&self) -> Vec<Place> {
-        let slots = self.slots.lock().expect("never poisoned");
-        self.active
+        self.table
             .lock()
             .expect("never poisoned")
             .iter()
-            .map(|&i| {
-                Place::new(
-                    self.logins[i].name.as_str(),
-                    slots.get(i).copied().unwrap_or(1),
-                )
+            .map(|e| {
+                let mut place = Place::new(e.login.name.as_str(), e.slots);
+                place.retired = e.retired;
+                place
             })
             .collect()
+    }
+
+    fn places_changed(&self) -> BoxFuture<'_, Vec<Place>> {
+        Box::pin(self.follow_login_files())
     }
 
     fn acquire<'a>(
@@ -262,10 +308,12 @@ impl Executor for Ssh {
     }
 
     fn total_slots(&self, _jobs: usize) -> usize {
-        self.slots
+        // Retired places too: their jobs may still run.
+        self.table
             .lock()
             .expect("never poisoned")
             .iter()
+            .map(|e| e.slots)
             .sum::<usize>()
             .max(1)
     }
@@ -275,8 +323,10 @@ impl Executor for Ssh {
         request: StartRequest<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Attempt>, StartError>> {
         Box::pin(async move {
-            let index = self.active.lock().expect("never poisoned")[request.place];
-            let Some(host) = self.hosts[index].clone() else {
+            let host = self.table.lock().expect("never poisoned")[request.place]
+                .host
+                .clone();
+            let Some(host) = host else {
                 return self.local.start(request).await;
             };
             let (path, session) = host
@@ -364,14 +414,18 @@ impl Executor for Ssh {
                     .await
                 }
             };
-            let slots = self
-                .logins
-                .iter()
-                .zip(cpus)
-                // A host down at the start counts as 1 CPU.
-                .map(|(login, cpus)| self.slots_for(login, cpus.unwrap_or(1)))
+            let active = self.active.lock().expect("never poisoned").clone();
+            let table = active
+                .into_iter()
+                .map(|i| Entry {
+                    login: self.logins[i].clone(),
+                    host: self.hosts[i].clone(),
+                    // A host down at the start counts as 1 CPU.
+                    slots: self.slots_for(&self.logins[i], cpus[i].unwrap_or(1)),
+                    retired: false,
+                })
                 .collect();
-            *self.slots.lock().expect("never poisoned") = slots;
+            *self.table.lock().expect("never poisoned") = table;
         })
     }
 
@@ -398,9 +452,8 @@ impl Executor for Ssh {
                 let script = files::removal_script(&names, &self.files.base_workdir());
                 let script = &script;
                 futures::future::join_all(
-                    self.hosts
+                    self.all_hosts()
                         .iter()
-                        .flatten()
                         .filter(|h| h.has_basefiles())
                         .map(|h| async move {
                             let removed = match h.session().await {
@@ -418,7 +471,7 @@ impl Executor for Ssh {
                 )
                 .await;
             }
-            futures::future::join_all(self.hosts.iter().flatten().map(|h| h.close())).await;
+            futures::future::join_all(self.all_hosts().iter().map(|h| h.close())).await;
             drop(self.dir.lock().expect("never poisoned").take());
             self.local.close().await;
         })
