@@ -82,13 +82,18 @@ pub(super) async fn start(
     if let (Ok(_), Some(write)) = (&spawned, feeder) {
         crate::exec::stdin::spawn_feeder(&request.spec.stdin, write);
     }
+    // srun's own failures fail the job that met them (exit 255, srun's words), not the
+    // allocation: the next job's srun may well start (the run stops only without one).
+    let prog = request.spec.argv[0].to_string_lossy().into_owned();
+    let failed = |message: String| StartError::Job {
+        code: 255,
+        message: format!("fanout: {prog}: {message}\n"),
+    };
     let mut child = spawned.map_err(|e| match e.raw_os_error() {
         Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::ENOMEM) => StartError::Shortage {
             message: e.to_string(),
         },
-        _ => StartError::Place {
-            message: format!("cannot run srun: {e}"),
-        },
+        _ => failed(format!("cannot run srun: {e}")),
     })?;
     let stdout = child.stdout.take().expect("piped");
     let srun_err = child.stderr.take().expect("piped");
@@ -119,9 +124,7 @@ pub(super) async fn start(
                 let _ = splitter.await;
                 let said = log.lock().expect("never poisoned").lines.join("; ");
                 let rc = status.ok().and_then(|s| s.code()).map_or("?".into(), |c| c.to_string());
-                Err(StartError::Place {
-                    message: format!("srun failed to start the step (rc {rc}): {said}"),
-                })
+                Err(failed(format!("srun failed to start the step (rc {rc}): {said}")))
             }
         },
         _ = &mut cancel => {
@@ -130,9 +133,7 @@ pub(super) async fn start(
         }
         _ = tokio::time::sleep(START_BOUND) => {
             end_unstarted(&mut child).await;
-            Err(StartError::Place {
-                message: format!("srun did not start the step within {}s", START_BOUND.as_secs()),
-            })
+            Err(failed(format!("srun did not start the step within {}s", START_BOUND.as_secs())))
         }
     }
 }
