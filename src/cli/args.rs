@@ -527,6 +527,7 @@ impl Cli {
             grouping: Default::default(),
             ssh,
             onall,
+            files: false,
         };
         if config.ssh.is_some() && self.cluster.wants_slurm() {
             return Err(

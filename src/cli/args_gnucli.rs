@@ -117,6 +117,17 @@ pub struct GnuArgs {
     #[arg(long = "shuf", env = "FANOUT_SHUF")]
     #[arg(help_heading = "GNU parallel compatibility")]
     shuf: bool,
+
+    /// Save each job's stdout in a file of its own (parXXXXX.par in --tmpdir or $TMPDIR) and
+    /// print the file's name instead of the output
+    #[arg(
+        long = "files",
+        visible_alias = "output-as-files",
+        alias = "outputasfiles",
+        env = "FANOUT_FILES"
+    )]
+    #[arg(help_heading = "GNU parallel compatibility")]
+    files: bool,
 }
 
 impl GnuArgs {
@@ -139,6 +150,14 @@ impl GnuArgs {
         }
         if self.quote {
             config.shell_mode = ShellMode::Quote;
+        }
+        if self.files {
+            if config.output != fanout::config::OutputMode::Group {
+                return Err(
+                    "--files saves each job's whole stdout in a file: drop --line-buffer/-u".into(),
+                );
+            }
+            config.files = true;
         }
         if self.shuf && config.resume != ResumeMode::Off {
             return Err(

@@ -45,10 +45,6 @@ pub(super) const REFUSED: &[(&[&str], &str)] = &[
     ),
     // Running and scheduling.
     (
-        &["--files", "--output-as-files", "--outputasfiles"],
-        "use --results DIR (each job's stdout and stderr in files)",
-    ),
-    (
         &["--load", "--memfree", "--memsuspend", "--noswap", "--limit"],
         "fanout limits jobs by slots only: use -j N",
     ),
@@ -173,7 +169,6 @@ mod tests {
         assert!(refusal("--tmux").unwrap().starts_with("--tmux is"));
         assert!(refusal("--tmux=x").unwrap().starts_with("--tmux is"));
         assert!(refusal("-x").unwrap().starts_with("-x is"));
-        assert!(refusal("--files=2").unwrap().starts_with("--files is"));
         assert!(refusal("--keep-ordr").is_none());
     }
 

@@ -101,6 +101,8 @@ pub struct Config {
     pub pipe: Option<crate::pipe::PipeConfig>,
     /// Run the jobs on ssh hosts (`-S`, `--slf`): `None` runs them on this machine alone.
     pub ssh: Option<crate::exec::SshConfig>,
+    /// `--files`: each job's stdout goes to a file of its own, whose name is printed instead.
+    pub files: bool,
     /// GNU parallel's `--onall`/`--nonall`: every job on every place, one at a time per place.
     pub onall: Option<OnAll>,
 }
@@ -157,6 +159,7 @@ impl Default for Config {
             cluster: Default::default(),
             pipe: None,
             ssh: None,
+            files: false,
             onall: None,
         }
     }

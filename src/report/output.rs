@@ -71,6 +71,8 @@ pub struct OutputPrinter {
     /// Jobs with an attempt running (`--line-buffer`, `-u`): output of any other job is
     /// fanout's own message for an attempt that could not start.
     running: HashSet<u64>,
+    /// `--files`: the directory each job's stdout is saved in (its file's name is printed).
+    files: Option<PathBuf>,
 }
 
 fn ix(stream: Stream) -> usize {
@@ -106,6 +108,9 @@ impl OutputPrinter {
             seen: config.unique.then(HashSet::new),
             start_messages: Some(HashSet::new()),
             running: HashSet::new(),
+            files: config
+                .files
+                .then(|| config.tmpdir.clone().unwrap_or_else(std::env::temp_dir)),
         }
     }
 
@@ -355,6 +360,35 @@ impl OutputPrinter {
     }
 }
 
+/// `--files`: writes job `id`'s stdout to a new file `parXXXXX.par` in `dir` (readable by
+/// its owner only, as GNU parallel's) and gives back the line to print in its place: the
+/// file's name. A file that cannot be written stops the run (the output would be lost).
+fn save_stdout(dir: &std::path::Path, id: u64, out: &Captured) -> Result<Captured, ReportError> {
+    use std::io::Write;
+    let failed = |e: std::io::Error| {
+        ReportError::Fatal(format!(
+            "--files: cannot save the output of job {id} in `{}`: {e}; the run was stopped: give --tmpdir a directory with room",
+            dir.display()
+        ))
+    };
+    let (mut file, path) = tempfile::Builder::new()
+        .prefix("par")
+        .suffix(".par")
+        .rand_bytes(5)
+        .tempfile_in(dir)
+        .map_err(failed)?
+        .keep()
+        .map_err(|e| failed(e.error))?;
+    out.for_each_chunk(
+        |chunk| file.write_all(chunk).map_err(failed),
+        |e| failed(std::io::Error::other(e)),
+    )?;
+    file.flush().map_err(failed)?;
+    let mut line = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec();
+    line.push(b'\n');
+    Ok(Captured::from(line))
+}
+
 /// The printer cannot hold a job's output for `--keep-order`: the run stops.
 fn hold_failed(id: u64, e: SpillError) -> ReportError {
     ReportError::Fatal(format!(
@@ -402,6 +436,15 @@ impl Reporter for OutputPrinter {
                         .is_some_and(|m| !self.admit_start_message(m));
                 let none = Captured::default();
                 let stderr = if own { &none } else { stderr };
+                let saved;
+                let stdout = match &self.files {
+                    // A job that never started has no output to save.
+                    Some(dir) if record.handle.is_some() => {
+                        saved = save_stdout(dir, record.id.0, stdout)?;
+                        &saved
+                    }
+                    _ => stdout,
+                };
                 self.finished(record.id.0, tag, [stdout, stderr])?;
                 self.report_lost(record.id.0, [stdout, stderr])
             }

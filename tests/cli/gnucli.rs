@@ -256,7 +256,6 @@ fn a_gnu_option_fanout_lacks_is_refused_with_what_to_do() {
             "--semaphore is not supported; fanout has no semaphore mode",
         ),
         (&["--hostgroups", "wc"], "--hostgroups is not supported;"),
-        (&["--files", "echo"], "--files is not supported;"),
     ] {
         let out = fanout().args(args).assert().code(255);
         let err = stderr_of(&out);
@@ -499,4 +498,50 @@ fn nice_runs_the_jobs_at_that_niceness() {
     // A missing program is still fanout's own 127.
     let (_, code) = run(&["--nice", "7", "no-such-program-fanout", ":::", "x"]);
     assert_eq!(code, 1);
+}
+
+#[test]
+fn files_saves_each_jobs_stdout_in_a_file_and_prints_its_name() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Dir::new();
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = fanout()
+        .args(["--files", "-k", "--tag", "--tmpdir", s(&tmp)])
+        .args(["echo out {}; echo err {} >&2", ":::", "a", "b", "c"])
+        .assert()
+        .success();
+    let stdout = stdout_of(&out);
+    let lines: Vec<(&str, &str)> = stdout
+        .lines()
+        .map(|l| l.split_once('\t').unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    for ((tag, path), want) in lines.iter().zip(["a", "b", "c"]) {
+        assert_eq!(*tag, want);
+        let path = std::path::Path::new(path);
+        assert_eq!(path.parent(), Some(tmp.as_path()));
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("par") && name.ends_with(".par") && name.len() == 12,
+            "{name}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(path).unwrap(),
+            format!("out {want}\n")
+        );
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    // stderr is printed as usual (GNU parallel 20221122 drops it).
+    let err = stderr_of(&out);
+    for want in ["a\terr a", "b\terr b", "c\terr c"] {
+        assert!(err.contains(want), "{err}");
+    }
+    // Streaming output cannot go to a file whole.
+    let out = fanout()
+        .args(["--files", "--line-buffer", "echo", ":::", "a"])
+        .assert()
+        .code(255);
+    assert!(stderr_of(&out).contains("--files saves each job's whole stdout"));
 }

@@ -383,3 +383,27 @@ esac",
     assert_eq!(out.matches('Q').count(), 100_000);
     assert!(out.ends_with("tail\n"));
 }
+
+#[test]
+fn files_on_a_full_tmpdir_stops_the_run_naming_it() {
+    let dir = Dir::new();
+    let tiny = dir.join("tiny");
+    let Some(_mounted) = Tmpfs::mount(&tiny, "1m") else {
+        return;
+    };
+    // 600 KB each, one at a time: the first file fits, the second does not.
+    let out = fanout()
+        .args(["--no-summary", "-j1", "--files", "--tmpdir", s(&tiny)])
+        .args(["head -c 600000 /dev/zero; true {}", ":::", "1", "2", "3"])
+        .assert()
+        .code(255);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("--files: cannot save the output of job 2") && err.contains(s(&tiny)),
+        "{err}"
+    );
+    // The first job's file is whole and named on stdout; the third job never ran.
+    let names: Vec<String> = stdout_of(&out).lines().map(String::from).collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(std::fs::metadata(&names[0]).unwrap().len(), 600_000);
+}
