@@ -5,38 +5,11 @@
 //! turns bad changes nothing. The changes are seen from the joblog's Host and Starttime
 //! columns; the file is looked at about once a second, so the bounds on time are loose.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
+use crate::util::hosts::Hosts;
 use crate::util::{BOUND, Dir, finish, joblog_rows, start, wait_until};
-
-/// The staging hosts, one test at a time (see [`crate::util::hosts::TURN`]).
-struct Hosts {
-    config: PathBuf,
-    _turn: std::sync::MutexGuard<'static, ()>,
-}
-
-impl Hosts {
-    /// `None` (after a visible SKIP line) when the hosts are not up.
-    fn get(test: &str) -> Option<Hosts> {
-        let (Some(config), Some(_)) = (
-            std::env::var_os("FO_SSH_CONFIG"),
-            std::env::var_os("FO_HOSTS_DIR"),
-        ) else {
-            eprintln!(
-                "SKIP ssh_slf::{test}: no ssh test hosts (FO_SSH_CONFIG unset): run scripts/test.sh as root, or eval \"$(scripts/test-hosts.sh up)\""
-            );
-            return None;
-        };
-        let turn = crate::util::hosts::TURN
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        Some(Hosts {
-            config: config.into(),
-            _turn: turn,
-        })
-    }
-}
 
 /// One job of the joblog: its seq, host, start and end (seconds since the epoch).
 #[derive(Debug, Clone)]
@@ -90,7 +63,7 @@ fn run_with_change(
     change: impl FnOnce(),
 ) -> (Vec<Ran>, f64, String) {
     let log = d.join("log");
-    let ssh = format!("ssh -F {}", h.config.display());
+    let ssh = h.ssh();
     let mut args = vec!["--ssh", &ssh, "--slf", slf.to_str().unwrap()];
     args.extend_from_slice(extra);
     args.extend([
@@ -138,7 +111,7 @@ fn most_at_once(ran: &[Ran], host: &str) -> usize {
 
 #[test]
 fn a_host_added_to_the_file_gets_jobs_with_its_slots() {
-    let Some(h) = Hosts::get("a_host_added_to_the_file_gets_jobs_with_its_slots") else {
+    let Some(h) = Hosts::get("ssh_slf::a_host_added_to_the_file_gets_jobs_with_its_slots") else {
         return;
     };
     let d = Dir::new();
@@ -162,7 +135,7 @@ fn a_host_added_to_the_file_gets_jobs_with_its_slots() {
 
 #[test]
 fn a_host_removed_from_the_file_starts_no_more_jobs() {
-    let Some(h) = Hosts::get("a_host_removed_from_the_file_starts_no_more_jobs") else {
+    let Some(h) = Hosts::get("ssh_slf::a_host_removed_from_the_file_starts_no_more_jobs") else {
         return;
     };
     let d = Dir::new();
@@ -195,7 +168,7 @@ fn a_host_removed_from_the_file_starts_no_more_jobs() {
 
 #[test]
 fn a_file_that_turns_bad_changes_nothing() {
-    let Some(h) = Hosts::get("a_file_that_turns_bad_changes_nothing") else {
+    let Some(h) = Hosts::get("ssh_slf::a_file_that_turns_bad_changes_nothing") else {
         return;
     };
     let d = Dir::new();
@@ -214,7 +187,8 @@ fn a_file_that_turns_bad_changes_nothing() {
 
 #[test]
 fn with_filter_hosts_an_added_host_is_probed_before_it_gets_jobs() {
-    let Some(h) = Hosts::get("with_filter_hosts_an_added_host_is_probed_before_it_gets_jobs")
+    let Some(h) =
+        Hosts::get("ssh_slf::with_filter_hosts_an_added_host_is_probed_before_it_gets_jobs")
     else {
         return;
     };
@@ -236,7 +210,7 @@ fn with_filter_hosts_an_added_host_is_probed_before_it_gets_jobs() {
 
 #[test]
 fn a_changed_slot_prefix_sets_the_hosts_slots_anew() {
-    let Some(h) = Hosts::get("a_changed_slot_prefix_sets_the_hosts_slots_anew") else {
+    let Some(h) = Hosts::get("ssh_slf::a_changed_slot_prefix_sets_the_hosts_slots_anew") else {
         return;
     };
     let d = Dir::new();

@@ -38,11 +38,15 @@ impl Hosts {
         })
     }
 
+    /// The `--ssh` value that reaches the hosts.
+    pub fn ssh(&self) -> String {
+        format!("ssh -F {}", self.config.display())
+    }
+
     /// fanout in `d` with `--ssh` set to reach the hosts, bounded.
     pub fn fanout(&self, d: &Dir) -> assert_cmd::Command {
         let mut cmd = d.fanout();
-        cmd.arg("--ssh")
-            .arg(format!("ssh -F {}", self.config.display()));
+        cmd.arg("--ssh").arg(self.ssh());
         cmd
     }
 }
