@@ -13,6 +13,7 @@
 //! slot count ([`super::places`]). Places added during the run bring slots of their own: they
 //! are added to the total and to the calling thread's share (`super::follow_places`).
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedSemaphorePermit, Semaphore};
@@ -115,17 +116,14 @@ impl Schedulers {
             };
             let Some(job) = job else { break };
             let slot = self.shared.take_slot();
-            let rendered = match job::render(&self.shared, &job, slot) {
-                Ok(r) => r,
-                Err(RenderError::Skip) => {
+            let rendered = match render(&self.shared, &job, slot) {
+                ControlFlow::Continue(Some(r)) => r,
+                ControlFlow::Continue(None) => {
                     self.shared.give_slot(slot);
                     continue;
                 }
-                Err(RenderError::Perl(e)) => {
-                    // The job must not run with its expression unevaluated: the run stops.
-                    tracing::error!(job.id = job.id.0, error = %e, "perl expression failed; the job is not run and the run stops");
+                ControlFlow::Break(()) => {
                     self.shared.give_slot(slot);
-                    self.shared.cancel.escalate(CancelReason::ReportFailed);
                     break;
                 }
             };
@@ -173,6 +171,20 @@ impl Schedulers {
     }
 }
 
+/// Renders `job` for `slot`: `None` when it `skip()`s; a perl expression that fails stops the
+/// run (the job must not run with it unevaluated).
+fn render(shared: &Shared, job: &Job, slot: u32) -> ControlFlow<(), Option<job::Rendered>> {
+    match job::render(shared, job, slot) {
+        Ok(r) => ControlFlow::Continue(Some(r)),
+        Err(RenderError::Skip) => ControlFlow::Continue(None),
+        Err(RenderError::Perl(e)) => {
+            tracing::error!(job.id = job.id.0, error = %e, "perl expression failed; the job is not run and the run stops");
+            shared.cancel.escalate(CancelReason::ReportFailed);
+            ControlFlow::Break(())
+        }
+    }
+}
+
 /// `--onall`: the jobs of one place, one after the other, in one slot, when its turn comes.
 async fn run_place(shared: Arc<Shared>, index: usize, queue: Vec<Job>, turns: Arc<Semaphore>) {
     let mut cancel = shared.cancel.subscribe();
@@ -196,14 +208,10 @@ async fn run_place(shared: Arc<Shared>, index: usize, queue: Vec<Job>, turns: Ar
         if shared.cancel.reason().is_some() {
             break;
         }
-        let mut rendered = match job::render(&shared, &job, slot) {
-            Ok(r) => r,
-            Err(RenderError::Skip) => continue,
-            Err(RenderError::Perl(e)) => {
-                tracing::error!(job.id = job.id.0, error = %e, "perl expression failed; the job is not run and the run stops");
-                shared.cancel.escalate(CancelReason::ReportFailed);
-                break;
-            }
+        let mut rendered = match render(&shared, &job, slot) {
+            ControlFlow::Continue(Some(r)) => r,
+            ControlFlow::Continue(None) => continue,
+            ControlFlow::Break(()) => break,
         };
         if host_tag && rendered.tagged() {
             rendered.retag(placement.name.as_bytes());

@@ -55,6 +55,17 @@ impl Ran {
             .collect()
     }
 
+    /// The place of every attempt, in the order they started.
+    fn started_at(&self) -> Vec<String> {
+        self.log
+            .iter()
+            .filter_map(|e| match e {
+                FakeEvent::Started { place, .. } => Some(place.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// When job `id`'s attempts started, from the start of the run.
     fn starts(&self, id: u64) -> Vec<Duration> {
         self.log
@@ -496,14 +507,7 @@ async fn a_retry_runs_where_the_job_has_not_failed_yet() {
         ..Config::default()
     };
     let ran = run_fake(config, &["x"], fake, nothing).await;
-    let places: Vec<String> = ran
-        .log
-        .iter()
-        .filter_map(|e| match e {
-            FakeEvent::Started { place, .. } => Some(place.to_string()),
-            _ => None,
-        })
-        .collect();
+    let places = ran.started_at();
     let mut sorted = places.clone();
     sorted.sort();
     assert_eq!(sorted, ["a", "b", "c"], "each place once: {places:?}");
@@ -525,14 +529,7 @@ async fn retries_beyond_the_places_use_every_place_again() {
         ..Config::default()
     };
     let ran = run_fake(config, &["x"], fake, nothing).await;
-    let places: Vec<String> = ran
-        .log
-        .iter()
-        .filter_map(|e| match e {
-            FakeEvent::Started { place, .. } => Some(place.to_string()),
-            _ => None,
-        })
-        .collect();
+    let places = ran.started_at();
     assert_eq!(places.len(), 5);
     // No place twice in a row while another one has not had the job since.
     for pair in places.windows(2) {
